@@ -1,0 +1,1 @@
+"""Settings profiles: base (shared), local (development, `make run`), production, test."""
