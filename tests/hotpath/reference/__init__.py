@@ -1,0 +1,1 @@
+"""Plain-Python reference implementations the compiled hot path is tested against."""
