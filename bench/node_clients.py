@@ -1,0 +1,266 @@
+"""Latency of the node's venue clients on the tick-to-order path (the budget is p99 <= 50 us from
+message received to order sent, engine included).
+
+  decode:  a real BTCUSDT spot capture, frame by frame, as the feed sees it: orjson + the
+           compiled decoder (per message type), and the feed's whole frame handling
+           (decode + depth sync + emit) on a live book
+  submit:  BinanceOrderGateway.submit() of one order record (select, build, sign, frame, write to
+           a loopback socket), for HMAC-signed requests, an Ed25519 session (unsigned requests)
+           and Ed25519 per-request signatures; and how the write is issued (eager / task / await)
+
+    python -m bench.node_clients [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+CAPTURE = "hftbacktest/spot/btcusdt_20240808.gz"
+COMMAND = "python -m bench.node_clients"
+HANDSHAKE = ("session.logon", "userDataStream.subscribe", "userDataStream.subscribe.signature")
+
+
+def _summary(samples: list[int]) -> dict:
+    values = np.asarray(samples, dtype=np.int64)
+    return {
+        "median_ns": round(float(np.median(values)), 1),
+        "p90_ns": round(float(np.percentile(values, 90)), 1),
+        "p99_ns": round(float(np.percentile(values, 99)), 1),
+        "samples": len(values),
+    }
+
+
+def _capture_frames(data_dir: Path, limit: int) -> tuple[dict, list[tuple[str, str]]]:
+    """(first REST snapshot, [(channel, stream frame text)] after it) of the real capture."""
+    snapshot = None
+    frames: list[tuple[str, str]] = []
+    with gzip.open(data_dir / CAPTURE, "rb") as lines:
+        for line in lines:
+            text = line[line.index(b" ") + 1 :].rstrip().decode()
+            if snapshot is None:
+                if text.startswith('{"lastUpdateId"'):
+                    snapshot = orjson.loads(text)
+                continue
+            if text.startswith('{"stream"'):
+                channel = text[text.index("@") + 1 : text.index('"', text.index("@"))]
+                frames.append((channel, text))
+                if len(frames) >= limit:
+                    break
+    return snapshot, frames
+
+
+def decode(quick: bool) -> list[dict]:
+    from atomic_ops.env import environment
+    from trading.engine.feeds.binance import BinanceMarketData
+    from trading.engine.feeds.binance_decode import EventWriter, InstrumentCodec
+    from trading.engine.venue_types import FeedInstrument
+    from trading.instruments import InstrumentRegistry
+
+    spec = InstrumentRegistry().get("BTCUSDT", "spot")
+    snapshot, frames = _capture_frames(environment().data_dir, 30_000 if quick else 200_000)
+    codec = InstrumentCodec(0, spec, False)
+    writer = EventWriter()
+    loads = orjson.loads
+    clock = time.perf_counter_ns
+    methods = {"depth@100ms": writer.depth, "trade": writer.trade, "bookTicker": writer.bbo}
+    samples: dict[str, list[int]] = {name: [] for name in methods}
+    levels: list[int] = []
+    for _ in range(2):  # the first pass warms caches and orjson's key cache
+        for name in samples:
+            samples[name].clear()
+        levels.clear()
+        for channel, text in frames:
+            method = methods[channel]
+            t0 = clock()
+            message = loads(text)
+            writer.reset()
+            method(codec, message["data"], 1)
+            view = writer.view()
+            samples[channel].append(clock() - t0)
+            if channel == "depth@100ms":
+                levels.append(len(view))
+    rows = [
+        {"name": "decode depth diff (orjson + compiled decoder), real BTCUSDT capture",
+         "median_levels": float(np.median(levels)), "p99_levels": float(np.percentile(levels, 99)),
+         **_summary(samples["depth@100ms"])},
+        {"name": "decode trade", **_summary(samples["trade"])},
+        {"name": "decode bookTicker", **_summary(samples["bookTicker"])},
+    ]  # fmt: skip
+
+    # the feed's whole frame handling on a live book: decode + sync + emit (a no-op consumer)
+    feed = BinanceMarketData("ws://127.0.0.1:1", "ws://127.0.0.1:1", [FeedInstrument(0, spec)], on_events=len)
+    slot = feed._slots[0]  # prime the book as a snapshot response would (benchmark only)
+    last_id = snapshot["lastUpdateId"]
+    frame_samples: list[int] = []
+    on_frame = feed._on_frame
+    slot.sync.apply_snapshot(last_id)
+    for _, text in frames:
+        t0 = clock()
+        on_frame(text)
+        frame_samples.append(clock() - t0)
+    rows.append(
+        {"name": "feed frame handling (decode + depth sync + emit), live book, all frame types",
+         "gaps": feed.stats.gaps, **_summary(frame_samples)}
+    )  # fmt: skip
+    for row in rows:
+        row["command"] = COMMAND
+    return rows
+
+
+# -- submit: a venue in another process, so its reads never share our interpreter --
+
+
+def _venue_process(port_pipe, echo: bool) -> None:
+    from websockets.asyncio.server import serve
+
+    async def handle(ws):
+        async for frame in ws:
+            message = orjson.loads(frame)
+            if message.get("method") in HANDSHAKE:
+                await ws.send(orjson.dumps({"id": message["id"], "status": 200, "result": {}}).decode())
+            elif echo:
+                await ws.send('{"pong":1}')
+
+    async def main():
+        async with serve(handle, "127.0.0.1", 0, compression=None, max_size=None) as server:
+            port_pipe.send(server.sockets[0].getsockname()[1])
+            await asyncio.Future()
+
+    asyncio.run(main())
+
+
+def _start_venue(echo: bool = False):
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe()
+    process = context.Process(target=_venue_process, args=(child, echo), daemon=True)
+    process.start()
+    return process, parent.recv()
+
+
+async def _submit_samples(port: int, signer, use_session_logon: bool, n: int) -> tuple[list[int], int]:
+    from hotpath.types import JOURNAL_RECORD_DTYPE, OT_LIMIT_MAKER, REC_ORDER_SENT
+    from trading.engine.gateway.binance import BinanceOrderGateway
+    from trading.engine.venue_types import FeedInstrument
+    from trading.instruments import InstrumentRegistry
+
+    spec = InstrumentRegistry().get("BTCUSDT", "spot")
+    gateway = BinanceOrderGateway(f"ws://127.0.0.1:{port}/ws-api/v3", "bench-key", signer, prefix="bench",
+                                  instruments=[FeedInstrument(0, spec)], on_events=len,
+                                  use_session_logon=use_session_logon)  # fmt: skip
+    task = asyncio.create_task(gateway.run())
+    async with asyncio.timeout(10):
+        while not gateway.connected:
+            await asyncio.sleep(0.005)
+    records = np.zeros(4, dtype=JOURNAL_RECORD_DTYPE)  # what a turn drains: inputs, then the order
+    records[3] = (4, 0, 0, 1, 6_183_763, 1000, OT_LIMIT_MAKER, 0, 0, 0, 0, REC_ORDER_SENT, 0, 0, 0)
+    clock = time.perf_counter_ns
+    samples = []
+    for k in range(n):
+        records[3]["order_id"] = k + 1
+        t0 = clock()
+        sent = gateway.submit(records)
+        samples.append(clock() - t0)
+        assert sent == 1
+        if k % 8 == 7:
+            await asyncio.sleep(0)  # let the loop run now and then, as a kernel's turns would
+    gateway.stop()
+    await task
+    assert gateway.stats.send_errors == 0
+    return samples, gateway.stats.deferred_sends
+
+
+async def _write_modes(port: int, n: int) -> dict[str, list[int]]:
+    """Call -> echo round trips for the ways of issuing a websockets send from synchronous code."""
+    from websockets.asyncio.client import connect
+
+    from trading.engine.gateway.eager_send import send_now
+
+    results: dict[str, list[int]] = {"eager": [], "task": [], "await": []}
+    text = '{"id":1,"method":"order.place","params":{"symbol":"BTCUSDT"}}'
+    clock = time.perf_counter_ns
+    async with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
+        for _ in range(2):
+            for values in results.values():
+                values.clear()
+            for _ in range(n):
+                t0 = clock()
+                send_now(ws.send(text), print)
+                await ws.recv()
+                results["eager"].append(clock() - t0)
+                t0 = clock()
+                asyncio.ensure_future(ws.send(text))
+                await ws.recv()
+                results["task"].append(clock() - t0)
+                t0 = clock()
+                await ws.send(text)
+                await ws.recv()
+                results["await"].append(clock() - t0)
+    return results
+
+
+def submit(quick: bool) -> list[dict]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    from trading.binance.keyed_hmac import KeyedHmacSigner
+    from trading.binance.signing import Ed25519Signer, HmacSigner
+
+    n = 2_000 if quick else 20_000
+    pem = Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    cases = [
+        (
+            "submit one order, HMAC-SHA256 signed (keyed_hmac.KeyedHmacSigner)",
+            KeyedHmacSigner("bench" * 8),
+            False,
+        ),
+        ("submit one order, HMAC-SHA256 signed (signing.HmacSigner)", HmacSigner("bench" * 8), False),
+        ("submit one order, Ed25519 session (session.logon: request unsigned)", Ed25519Signer(pem), True),
+        ("submit one order, Ed25519 signature per request (no session)", Ed25519Signer(pem), False),
+    ]
+    rows = []
+    process, port = _start_venue()
+    try:
+        for name, signer, logon in cases:
+            samples, deferred = asyncio.run(_submit_samples(port, signer, logon, n))
+            rows.append({"name": name, "deferred_sends": deferred, **_summary(samples[n // 10 :])})
+    finally:
+        process.kill()
+    process, port = _start_venue(echo=True)
+    try:
+        modes = asyncio.run(_write_modes(port, 500 if quick else 3000))
+    finally:
+        process.kill()
+    for mode, samples in modes.items():
+        rows.append({"name": f"send -> loopback echo round trip, send issued by {mode}", **_summary(samples)})
+    for row in rows:
+        row["command"] = COMMAND
+    return rows
+
+
+def clients(quick: bool) -> list[dict]:
+    """Rows in bench/__main__.py's format: decode costs on the real capture, then submit costs."""
+    return decode(quick) + submit(quick)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog=COMMAND)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    for row in clients(args.quick):
+        print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

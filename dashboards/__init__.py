@@ -1,0 +1,1 @@
+"""Channels consumers and the live-panel registry; read-only towards trading state."""

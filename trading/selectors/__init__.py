@@ -1,0 +1,1 @@
+"""Reads (HackSoft style): queries the views and commands use."""

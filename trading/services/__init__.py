@@ -1,0 +1,1 @@
+"""Writes (HackSoft style): every change to trading data goes through a function here."""
