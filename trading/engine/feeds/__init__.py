@@ -1,0 +1,1 @@
+"""Market-data feed clients: connect, sync the book, decode into MarketEvent arrays."""

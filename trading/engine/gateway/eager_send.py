@@ -1,0 +1,55 @@
+"""Put a websocket message on the wire from synchronous code, without a trip through the event loop.
+
+websockets' `send()` is a coroutine, but on an open connection whose write buffer is not full it
+frames the message, writes it to the transport (which sends it with one syscall when the buffer
+is empty) and finishes without ever waiting. So the coroutine is stepped right here: in the
+common case it completes in this call and the message has left. If it has to wait (the buffer
+is above its high-water mark, or the transport is closing) the message is already written or the
+connection is failing; a task finishes the coroutine, and its outcome is reported to `on_error`.
+
+Only call this with an OPEN connection: a send on a closing connection waits for the close
+inside `asyncio.timeout`, which must not be entered from another task's step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+_pending: set[asyncio.Task] = set()  # tasks finishing suspended sends (kept alive until done)
+
+
+def send_now(coroutine: Coroutine[Any, Any, None], on_error: Callable[[BaseException], None]) -> bool:
+    """Step `coroutine` (a websockets send); True if it completed here, False if a task finishes it."""
+    try:
+        waiting_on = coroutine.send(None)
+    except StopIteration:
+        return True
+    except BaseException as exc:
+        on_error(exc)
+        return True
+    task = asyncio.ensure_future(_finish(coroutine, waiting_on, on_error))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+    return False
+
+
+async def _finish(coroutine: Coroutine[Any, Any, None], waiting_on: Any, on_error) -> None:
+    """Drive a suspended coroutine the way a Task would: wait for what it yielded, then resume it."""
+    try:
+        while True:
+            if waiting_on is None:  # a bare yield (asyncio.sleep(0))
+                await asyncio.sleep(0)
+            else:
+                waiting_on._asyncio_future_blocking = False
+                await asyncio.wait([waiting_on])
+            try:
+                waiting_on = coroutine.send(None)
+            except StopIteration:
+                return
+    except asyncio.CancelledError:
+        coroutine.close()
+        raise
+    except BaseException as exc:
+        on_error(exc)
