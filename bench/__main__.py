@@ -1,7 +1,7 @@
 """make bench: every benchmark, each figure printed with the command that produced it and the
 machine, and all of it saved to var/bench/<UTC timestamp>.json.
 
-    python -m bench [--only hotpath,backtest] [--quick]
+    python -m bench [--only hotpath,backtest,journal,node_clients,node] [--quick]
 """
 
 from __future__ import annotations
@@ -142,7 +142,31 @@ def backtest(quick: bool) -> list[dict]:
     return results
 
 
-SUITES = {"hotpath": hotpath, "backtest": backtest}
+def journal(quick: bool) -> list[dict]:
+    from bench.journal import journal as run_journal
+
+    return run_journal(quick)
+
+
+def node_clients(quick: bool) -> list[dict]:
+    from bench.node_clients import clients
+
+    return clients(quick)
+
+
+def node(quick: bool) -> list[dict]:
+    from bench.node import node as run_node
+
+    return run_node(quick)
+
+
+SUITES = {
+    "hotpath": hotpath,
+    "backtest": backtest,
+    "journal": journal,
+    "node_clients": node_clients,
+    "node": node,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -1,12 +1,84 @@
+from django import forms
 from django.contrib import admin
 
-from trading.models import BacktestRun, Node
+from trading.backtest.config import ConfigError
+from trading.engine.config import parse_node_config
+from trading.models import BacktestRun, Node, NodeConfigVersion
+from trading.services.nodes import node_config_activate
 
 
 @admin.register(Node)
 class NodeAdmin(admin.ModelAdmin):
-    list_display = ("name", "trading_state", "last_heartbeat", "created_at")
+    list_display = ("name", "trading_state", "active_config", "last_heartbeat", "created_at")
     search_fields = ("name",)
+    # state and heartbeat are the node's own reports; the active version changes through a new
+    # configuration version (validated), never by picking a row here
+    readonly_fields = ("trading_state", "last_heartbeat", "last_status", "active_config")
+
+
+class NodeConfigVersionForm(forms.ModelForm):
+    """A new configuration document for a node, validated exactly as `runnode` validates it."""
+
+    activate = forms.BooleanField(
+        required=False, initial=True, help_text="make this the node's active configuration"
+    )
+
+    class Meta:
+        model = NodeConfigVersion
+        fields = ("node", "document", "comment")
+
+    def clean(self):
+        cleaned = super().clean()
+        node, document = cleaned.get("node"), cleaned.get("document")
+        if node is None or document is None:
+            return cleaned
+        if not isinstance(document, dict):
+            raise forms.ValidationError({"document": "the document must be a JSON object"})
+        try:
+            config = parse_node_config(document)
+        except ConfigError as exc:
+            raise forms.ValidationError({"document": f"refused: {exc}"}) from exc
+        if config.node != node.name:
+            raise forms.ValidationError(
+                {"document": f"the document is for node {config.node!r}, not {node.name!r}"}
+            )
+        return cleaned
+
+
+@admin.register(NodeConfigVersion)
+class NodeConfigVersionAdmin(admin.ModelAdmin):
+    """Versions are the record of what each node ran: added (validated), never edited."""
+
+    form = NodeConfigVersionForm
+    list_display = ("node", "version", "comment", "created_at")
+    list_filter = ("node",)
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        comment = data.get("comment", "")
+        if data.get("activate"):
+            _, version, _ = node_config_activate(
+                node_name=obj.node.name, document=data["document"], comment=comment
+            )
+        else:
+            from trading.engine.snapshots import config_version
+
+            config = parse_node_config(data["document"])
+            version, _ = NodeConfigVersion.objects.get_or_create(
+                node=obj.node,
+                version=config_version(config.document),
+                defaults={"document": config.document, "comment": comment},
+            )
+        obj.pk = version.pk
+        obj.version = version.version
+        obj.document = version.document
+        obj.created_at = version.created_at
 
 
 @admin.register(BacktestRun)

@@ -87,7 +87,12 @@ class Processes:
 
 
 def start_simvenue(
-    procs: Processes, data_files: list[Path], *, speed: str = "max", port: int | None = None
+    procs: Processes,
+    data_files: list[Path],
+    *,
+    speed: str = "max",
+    port: int | None = None,
+    extra: tuple[str, ...] = (),
 ) -> int:
     port = port or free_port()
     procs.spawn(
@@ -99,6 +104,7 @@ def start_simvenue(
         "--speed", speed,
         "--api-key", API_KEY,
         "--hmac-secret", HMAC_SECRET,
+        *extra,
     )  # fmt: skip
     wait_for(lambda: port_open(port), 60, f"the simulated venue on port {port}\n{procs.log('simvenue')}")
     return port

@@ -1,0 +1,258 @@
+"""The whole node against the simulated venue replaying the real capture at maximum speed.
+
+    python -m bench.node [--quick] [--seconds S]
+
+Real processes, as `make run` starts them: `manage.py simvenue --speed max` on the 2-day BTCUSDT
+spot capture and `manage.py runnode` quoting the skewed market maker, with the journal streaming
+into a scratch PostgreSQL database (migrated here, dropped afterwards) and panels on the real
+Redis. Figures:
+
+  messages/s       websocket frames the node's feed processed per second (its own counter)
+  tick-to-order    market-data frame received -> the order it caused written to the socket,
+                   from the node's own histogram (log buckets, ~3% resolution)
+  journal -> PG    records/s journaled and streamed to PostgreSQL, and the lag: for each 100 ms
+                   sample, the time until PostgreSQL's high-water mark passed the seq journaled
+                   at that moment (upper bound, 100 ms resolution)
+  zero loss        after a clean stop, the rows in PostgreSQL equal the local segments
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = ("hftbacktest/spot/btcusdt_20240808.gz", "hftbacktest/spot/btcusdt_20240809.gz")
+COMMAND = "python -m bench.node"
+
+
+def _django():
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atomic_ops.settings.local")
+    django.setup()
+    from django.conf import settings
+
+    return settings
+
+
+class ScratchDatabase:
+    """A database of its own, migrated by manage.py, dropped afterwards."""
+
+    def __init__(self, database_url: str) -> None:
+        from tests.integration.harness import database_url_for
+
+        self.name = f"bench_node_{uuid.uuid4().hex[:8]}"
+        self.admin_url = database_url
+        self.url = database_url_for(database_url, self.name)
+
+    def __enter__(self) -> ScratchDatabase:
+        import subprocess
+
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        env = dict(os.environ, DATABASE_URL=self.url, DJANGO_SETTINGS_MODULE="atomic_ops.settings.local")
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env,
+                       check=True, capture_output=True)  # fmt: skip
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def journal_seqs(self, node_name: str) -> np.ndarray:
+        import psycopg
+
+        with psycopg.connect(self.url) as conn:
+            rows = conn.execute(
+                "SELECT e.seq FROM trading_event e JOIN trading_node n ON n.id = e.node_id "
+                "WHERE n.name = %s ORDER BY e.seq",
+                (node_name,),
+            ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+
+def _document(name: str, port: int) -> dict:
+    from tests.integration.harness import node_document
+
+    document = node_document(name, port)
+    strategy = document["instruments"][0]["config"]["strategy"]
+    # requote on every 1-tick move with no decision throttle: as many orders as the data causes
+    strategy.update({"requote_ticks": 1, "decision_interval_ms": 0, "warmup_events": 100})
+    document["metrics"] = {"panel_interval_ms": 500}
+    return document
+
+
+def _lag_seconds(samples: list[tuple[float, int, int]]) -> list[float]:
+    """For each (t, seq, durable_seq) sample: seconds until a later durable_seq reached its seq."""
+    lags = []
+    for i, (t, seq, _) in enumerate(samples):
+        for t_later, _, durable in samples[i:]:
+            if durable >= seq:
+                lags.append(t_later - t)
+                break
+    return lags
+
+
+def run(seconds: float) -> list[dict]:
+    import redis
+
+    from tests.integration.harness import (
+        Processes,
+        start_node,
+        start_simvenue,
+        subprocess_env,
+        wait_for,
+    )
+    from trading.engine.journal import list_segments, read_journal
+
+    settings = _django()
+    data_dir = Path(settings.ATOMIC_OPS["DATA_DIR"])
+    var_dir = Path(settings.ATOMIC_OPS["VAR_DIR"])
+    redis_url = settings.ATOMIC_OPS["REDIS_URL"]
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    logs = Path(tempfile.mkdtemp(prefix="bench-node-", dir=var_dir))
+    results: list[dict] = []
+    with ScratchDatabase(settings.DATABASE_URL) as db:
+        procs = Processes(env=subprocess_env(db.url, redis_url), logs=logs)
+        try:
+            port = start_simvenue(
+                procs,
+                [data_dir / f for f in FILES],
+                speed="max",
+                # a market maker requoting on every tick: the venue's order rate limits off
+                extra=("--orders-per-window", "100000", "--orders-per-day", "100000000"),
+            )
+            config = logs / "node.json"
+            node = start_node(procs, var_dir, _document(name, port), config)
+            subscriber = redis.Redis.from_url(redis_url).pubsub()
+            subscriber.subscribe(f"atomic:node:{name}:panel")
+            node.wait_trading(timeout=120)
+            time.sleep(1.0)  # past the start-up snapshot and first quotes
+            first = node.health()
+            t0 = time.monotonic()
+            samples = []
+            while time.monotonic() - t0 < seconds:
+                health = node.health()
+                samples.append((time.monotonic(), health["seq"], health["durable_seq"]))
+                time.sleep(0.1)
+            last = node.health()
+            elapsed = time.monotonic() - t0
+            # let PostgreSQL catch up with the window so every sample gets its lag
+            deadline = time.monotonic() + 30
+            while samples and samples[-1][2] < samples[-1][1] and time.monotonic() < deadline:
+                health = node.health()
+                samples.append((time.monotonic(), health["seq"], health["durable_seq"]))
+                time.sleep(0.1)
+            panel = None
+            while (message := subscriber.get_message(timeout=1.0)) is not None or panel is None:
+                if message and message["type"] == "message":
+                    panel = json.loads(message["data"])
+                if time.monotonic() > deadline + 5:
+                    break
+            subscriber.close()
+            assert node.stop(timeout=60) == 0, procs.log(name)[-3000:]
+            # segments covered by a snapshot and PostgreSQL are pruned while it runs: what is
+            # left locally must sit at the end of PostgreSQL's rows, which must run 1..last
+            segments = list_segments(node.state_dir / "journal")
+            local = np.concatenate(list(read_journal(node.state_dir / "journal", segments[0][0])))
+            last_seq = int(local["seq"][-1])
+            wait_for(lambda: len(db.journal_seqs(name)) == last_seq, 60, "PostgreSQL to catch up")
+            in_pg = db.journal_seqs(name)
+            zero_loss = bool(np.array_equal(in_pg, np.arange(1, last_seq + 1))) and bool(
+                np.array_equal(in_pg[-len(local) :], local["seq"])
+            )
+        finally:
+            procs.stop_all()
+            shutil.rmtree(var_dir / "nodes" / name, ignore_errors=True)
+    messages = last["feed"]["messages"] - first["feed"]["messages"]
+    events = last["counters"]["events"] - first["counters"]["events"]
+    orders = last["counters"]["orders"] - first["counters"]["orders"]
+    records = last["seq"] - first["seq"]
+    stages = panel["metrics"]["stages"] if panel else {}
+    tick = stages.get("tick_to_order", {}).get("total", {})
+    lags = _lag_seconds(samples)
+    common = {"command": COMMAND, "window_seconds": round(elapsed, 2)}
+    results.append(
+        {
+            "name": "node feed: websocket messages processed (simvenue at max speed)",
+            "messages_per_sec": round(messages / elapsed),
+            "engine_events_per_sec": round(events / elapsed),
+            "bad_messages": last["feed"]["bad_total"],
+            "gaps": last["feed"]["gaps"],
+            "resyncs": last["feed"]["resyncs"],
+            **common,
+        }
+    )
+    results.append(
+        {
+            "name": "node tick-to-order (frame received -> order written to the socket)",
+            "orders": tick.get("count", 0),
+            "orders_in_window": orders,
+            "p50_ns": tick.get("p50_ns"),
+            "p99_ns": tick.get("p99_ns"),
+            "p999_ns": tick.get("p999_ns"),
+            "max_ns": tick.get("max_ns"),
+            "target": "p99 <= 50 us",
+            **common,
+        }
+    )
+    for stage in ("feed_recv_to_decode", "engine", "order_send", "order_submit_to_ack"):
+        total = stages.get(stage, {}).get("total", {})
+        results.append(
+            {
+                "name": f"node stage {stage}",
+                "count": total.get("count", 0),
+                "p50_ns": total.get("p50_ns"),
+                "p99_ns": total.get("p99_ns"),
+                "p999_ns": total.get("p999_ns"),
+                **common,
+            }
+        )
+    results.append(
+        {
+            "name": "node journal -> PostgreSQL",
+            "records_per_sec": round(records / elapsed),
+            "lag_p50_s": round(float(np.median(lags)), 3) if lags else None,
+            "lag_max_s": round(max(lags), 3) if lags else None,
+            "lag_samples": len(lags),
+            "records_total": last_seq,
+            "zero_loss": zero_loss,
+            "target": ">= 200k events/s with lag <= 1 s; zero loss",
+            **common,
+        }
+    )
+    shutil.rmtree(logs, ignore_errors=True)
+    return results
+
+
+def node(quick: bool) -> list[dict]:
+    """Entry point for `python -m bench` (suite "node")."""
+    return run(5.0 if quick else 20.0)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog=COMMAND)
+    parser.add_argument("--quick", action="store_true", help="5 s window")
+    parser.add_argument("--seconds", type=float, default=None, help="measurement window (20)")
+    args = parser.parse_args(argv)
+    for row in run(args.seconds or (5.0 if args.quick else 20.0)):
+        print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
