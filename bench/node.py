@@ -96,10 +96,11 @@ def _document(name: str, port: int) -> dict:
     return document
 
 
-def _lag_seconds(samples: list[tuple[float, int, int]]) -> list[float]:
-    """For each (t, seq, durable_seq) sample: seconds until a later durable_seq reached its seq."""
+def _lag_seconds(samples: list[tuple[float, int, int]], count: int) -> list[float]:
+    """For each of the first `count` (t, seq, durable_seq) samples: seconds until a later
+    durable_seq reached its seq (a sample never reached is left out and shows in lag_samples)."""
     lags = []
-    for i, (t, seq, _) in enumerate(samples):
+    for i, (t, seq, _) in enumerate(samples[:count]):
         for t_later, _, durable in samples[i:]:
             if durable >= seq:
                 lags.append(t_later - t)
@@ -151,18 +152,23 @@ def run(seconds: float) -> list[dict]:
                 time.sleep(0.1)
             last = node.health()
             elapsed = time.monotonic() - t0
-            # let PostgreSQL catch up with the window so every sample gets its lag
+            window = len(samples)
+            # keep sampling until PostgreSQL has passed the window's last seq: every sample its lag
+            target = samples[-1][1]
             deadline = time.monotonic() + 30
-            while samples and samples[-1][2] < samples[-1][1] and time.monotonic() < deadline:
+            while samples[-1][2] < target and time.monotonic() < deadline:
                 health = node.health()
                 samples.append((time.monotonic(), health["seq"], health["durable_seq"]))
                 time.sleep(0.1)
+            # the newest panel: drain what is queued, then take the next one published
             panel = None
-            while (message := subscriber.get_message(timeout=1.0)) is not None or panel is None:
+            while (message := subscriber.get_message(timeout=0.01)) is not None:
+                pass
+            deadline = time.monotonic() + 5
+            while panel is None and time.monotonic() < deadline:
+                message = subscriber.get_message(timeout=1.0)
                 if message and message["type"] == "message":
                     panel = json.loads(message["data"])
-                if time.monotonic() > deadline + 5:
-                    break
             subscriber.close()
             assert node.stop(timeout=60) == 0, procs.log(name)[-3000:]
             # segments covered by a snapshot and PostgreSQL are pruned while it runs: what is
@@ -184,7 +190,7 @@ def run(seconds: float) -> list[dict]:
     records = last["seq"] - first["seq"]
     stages = panel["metrics"]["stages"] if panel else {}
     tick = stages.get("tick_to_order", {}).get("total", {})
-    lags = _lag_seconds(samples)
+    lags = _lag_seconds(samples, window)
     common = {"command": COMMAND, "window_seconds": round(elapsed, 2)}
     results.append(
         {

@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
+from hotpath.batch import scan_records
 from hotpath.types import JOURNAL_RECORD_DTYPE
 
 MAGIC = b"AOJ1"
@@ -654,20 +655,20 @@ class Journal:
             raise JournalError(f"journal {self.directory} is not open")
         if self._sync_error is not None:
             raise JournalError(f"journal {self.directory} cannot be trusted: fsync failed ({self.error})")
-        if not isinstance(records, np.ndarray) or records.dtype != JOURNAL_RECORD_DTYPE or records.ndim != 1:
+        if type(records) is not np.ndarray or records.dtype != JOURNAL_RECORD_DTYPE or records.ndim != 1:
             raise JournalError("append() takes a 1-d numpy array of JOURNAL_RECORD_DTYPE")
-        count = len(records)
+        if not records.flags.c_contiguous:
+            records = np.ascontiguousarray(records)
+        count, first_seq, last_seq, contiguous = scan_records(records)  # one compiled pass
         if count == 0:
             return
-        seqs = records["seq"]
-        first_seq = int(seqs[0])
         if first_seq != self._last_seq + 1:
             raise JournalError(
                 f"batch starts at seq {first_seq}; the journal continues at {self._last_seq + 1}"
             )
-        if int(seqs[-1]) != first_seq + count - 1 or (count > 1 and np.any(np.diff(seqs) != 1)):
+        if not contiguous:
             raise JournalError(f"batch seqs are not contiguous from {first_seq}")
-        payload = np.ascontiguousarray(records).view(np.uint8)
+        payload = records.view(np.uint8)
         header = encode_batch_header(count, first_seq, _hash(payload))
         total = HEADER_SIZE + payload.nbytes
         if self._fd is None or (
@@ -676,8 +677,9 @@ class Journal:
             self._start_segment(first_seq)
         self._write_all(header, payload, total, first_seq)
         self._segment_size += total
-        self._last_seq = first_seq + count - 1
-        self._dirty.set()
+        self._last_seq = last_seq
+        if not self._dirty.is_set():  # set() takes a lock and notifies: only when it changes
+            self._dirty.set()
 
     def _start_segment(self, first_seq: int) -> None:
         path = self.directory / segment_name(first_seq)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from hotpath.batch import scan_records
 from hotpath.engine import Engine
 from hotpath.types import (
     CTL_HALT_SYSTEM,
@@ -35,6 +36,14 @@ from hotpath.types import (
 from trading.engine.control import ControlCommand
 from trading.engine.metrics import NodeMetrics
 
+COUNTED_KINDS = (
+    (REC_ORDER_NEW, "orders"),
+    (REC_FILL, "fills"),
+    (REC_ORDER_REJECTED, "rejects"),
+    (REC_RISK_DENIED, "risk_denied"),
+    (REC_ALERT, "alerts"),
+)
+
 
 class Kernel:
     def __init__(
@@ -48,6 +57,7 @@ class Kernel:
         ack_control: Callable[..., None] | None = None,
         clock: Callable[[], int] = time.time_ns,
         write_before_send: bool = True,
+        sent_at: Callable[[], int] | None = None,
     ):
         self.engine = engine
         self.append = append
@@ -56,6 +66,8 @@ class Kernel:
         self.poll_control = poll_control
         self.ack_control = ack_control
         self.clock = clock
+        # when the first order request of the last submit() was written (default: after submit)
+        self.sent_at = sent_at
         self.write_before_send = write_before_send
         self.pending_acks: dict[int, ControlCommand] = {}
         self.on_command: Callable[[ControlCommand], bool] | None = None  # True: handled elsewhere
@@ -63,6 +75,12 @@ class Kernel:
         self._stage_engine = metrics.stage("engine")
         self._stage_tick_to_order = metrics.stage("tick_to_order")
         self._stage_decode_to_engine = metrics.stage("decode_to_engine")
+        # records of each kind, counted per batch in one compiled pass; mirrored into the
+        # metrics counters by sync_counters() (the node's timer), never per batch
+        self.kind_counts = np.zeros(32, dtype=np.int64)
+        self._kind_counts_synced = self.kind_counts.copy()
+        self._records = 0
+        self._events = 0
 
     # -- inputs
 
@@ -127,6 +145,23 @@ class Kernel:
         ev["kind"], ev["ts_event"], ev["ts_local"] = EV_TIMER, now, now
         self.process(ev.copy())
 
+    def sync_counters(self) -> None:
+        """Mirror what the turns counted into the metrics counters (cheap; call it before the
+        counters are read: timer, health, panels)."""
+        metrics = self.metrics
+        if self._events:
+            metrics.inc("events", self._events)
+            self._events = 0
+        if self._records:
+            metrics.inc("journal_records", self._records)
+            self._records = 0
+        counts, synced = self.kind_counts, self._kind_counts_synced
+        for kind, name in COUNTED_KINDS:
+            delta = int(counts[kind] - synced[kind])
+            if delta:
+                metrics.inc(name, delta)
+        synced[:] = counts
+
     # -- the turn
 
     def _run(self, events: np.ndarray) -> None:
@@ -135,14 +170,14 @@ class Kernel:
         start = 0
         t0 = time.perf_counter_ns()
         if n:
-            self._stage_decode_to_engine.record(max(0, self.clock() - int(events["ts_local"][n - 1])))
+            self._stage_decode_to_engine.record(max(0, self.clock() - int(events[n - 1]["ts_local"])))
         while start < n:
             start = engine.process(events, start)
             records = engine.drain()
             if len(records):
                 self._emit(records)
         self._stage_engine.record(time.perf_counter_ns() - t0)
-        self.metrics.inc("events", n)
+        self._events += n
 
     def _emit(self, records: np.ndarray) -> None:
         if self.write_before_send:
@@ -152,25 +187,19 @@ class Kernel:
             sent = self.submit(records)
             self.append(records)
         if sent:
-            self._stage_tick_to_order.record(max(0, self.clock() - int(records["ts_local"][0])))
-        self.metrics.inc("journal_records", len(records))
-        self._observe(records, records["kind"])
+            done = self.sent_at() if self.sent_at is not None else self.clock()
+            self._stage_tick_to_order.record(max(0, done - int(records[0]["ts_local"])))
+        self._observe(records)
 
-    def _observe(self, records: np.ndarray, kinds: np.ndarray) -> None:
-        metrics = self.metrics
-        for kind, name in (
-            (REC_ORDER_NEW, "orders"),
-            (REC_FILL, "fills"),
-            (REC_ORDER_REJECTED, "rejects"),
-            (REC_RISK_DENIED, "risk_denied"),
-            (REC_ALERT, "alerts"),
-        ):
-            count = int(np.count_nonzero(kinds == kind))
-            if count:
-                metrics.inc(name, count)
-        if np.any(kinds == REC_TRADING_STATE):
-            metrics.set("trading_state", float(self.engine.trading_state))
-        if self.pending_acks and np.any(kinds == REC_CONTROL):
+    def _observe(self, records: np.ndarray) -> None:
+        counts = self.kind_counts
+        state_changes = counts[REC_TRADING_STATE]
+        controls = counts[REC_CONTROL]
+        self._records += scan_records(records, counts)[0]
+        if counts[REC_TRADING_STATE] != state_changes:
+            self.metrics.set("trading_state", float(self.engine.trading_state))
+        if self.pending_acks and counts[REC_CONTROL] != controls:
+            kinds = records["kind"]
             for record in records[kinds == REC_CONTROL]:
                 command = self.pending_acks.pop(int(record["d"]), None)
                 if command is None or self.ack_control is None:

@@ -199,6 +199,7 @@ class Node:
             self._submit,
             self.metrics,
             write_before_send=self.config.journal.write_before_send,
+            sent_at=self._first_sent_ns,
         )
         self.kernel.on_command = self._on_command
 
@@ -304,6 +305,10 @@ class Node:
         self.journal.append(records)
         if self.sink is not None:
             self.sink.wake()
+
+    def _first_sent_ns(self) -> int:
+        sent = getattr(self.gateway, "first_sent_ns", 0)
+        return sent or self.clock()
 
     def _submit(self, records: np.ndarray) -> int:
         return self.gateway.submit(records) if self.gateway is not None else 0
@@ -498,6 +503,9 @@ class Node:
         if journal.error:
             raise NodeError(f"journal failed: {journal.error}")
         backlog = journal.backlog
+        restart = getattr(self.sink, "restart_if_dead", None)
+        if restart is not None and restart():
+            self.metrics.inc("alerts")
         lag = self.sink.lag if self.sink is not None else 0
         self.metrics.set("journal_backlog", float(backlog))
         self.metrics.set("pg_lag", float(lag))
@@ -528,7 +536,9 @@ class Node:
             self.metrics.set("control_connected", 1.0 if self.control.connected else 0.0)
 
     def _mirror_counters(self) -> None:
-        """Feed and gateway counters into the node's metrics (as increments)."""
+        """The kernel's, feed's and gateway's counters into the node's metrics (as increments)."""
+        if self.kernel is not None:
+            self.kernel.sync_counters()
         sources = []
         if self.feed is not None:
             stats = self.feed.stats
@@ -588,6 +598,7 @@ class Node:
 
     def health(self) -> dict:
         """The node's state for /healthz (operators, supervisors and end-to-end tests)."""
+        self._mirror_counters()
         engine = self.kernel.engine
         return {
             "trading_state": engine.trading_state,
@@ -610,6 +621,7 @@ class Node:
         }
 
     def panel_snapshot(self) -> dict:
+        self._mirror_counters()
         engine = self.kernel.engine
         return {
             "node": self.config.node,

@@ -457,3 +457,23 @@ async def test_reconciliation_needs_a_connection(btc):
         await gateway.open_orders()
     with pytest.raises(ValueError):
         await gateway.my_trades("DOGEUSDT")
+
+
+@pytest.mark.asyncio
+async def test_first_sent_marks_the_first_request_written_not_the_last(venue, btc):
+    """Tick-to-order ends when the first request of a batch is on the wire."""
+    ticks = iter(range(NOW_NS, NOW_NS + 10_000_000, 1_000))  # each clock() call 1 us later
+    recorder = Recorder()
+    gateway, states = await connected_gateway(venue, [btc], recorder, clock=lambda: next(ticks))
+    async with running(gateway):
+        await until(lambda: states == [True])
+        before = next(ticks)
+        assert gateway.submit(journal(order_record(61), order_record(62), order_record(63))) == 3
+        after = next(ticks)
+        first = gateway.first_sent_ns
+        assert before < first < after
+        sends = [ns for stage, ns in gateway.stats.latency if stage == "send"]
+        # three requests, each taking clock time: the first ends well before the last
+        assert len(sends) == 3 and after - first > sends[-1]
+        assert gateway.submit(journal({"kind": REC_INPUT, "order_id": 1})) == 0
+        assert gateway.first_sent_ns == first, "a batch without commands leaves the mark alone"

@@ -126,6 +126,7 @@ class BinanceOrderGateway:
         self.use_session_logon = use_session_logon
         self.request_timeout_s = request_timeout_s
         self.stats = GatewayStats()
+        self.first_sent_ns = 0  # clock() right after the first request of the last submit() was written
         self._by_index = {item.index: item for item in self.instruments}
         self._by_symbol = {item.symbol: item for item in self.instruments}
         self._builder = RequestBuilder(
@@ -266,6 +267,7 @@ class BinanceOrderGateway:
         commands = order_commands(records)
         if not commands:
             return 0
+        self.first_sent_ns = 0
         ws = self._ws
         usable = ws is not None and ws.state is State.OPEN
         clock = self._clock
@@ -311,8 +313,11 @@ class BinanceOrderGateway:
                 _bounded_put(self._cancel_sent_ns, client_id, started, PENDING_TIMES)
             if not send_now(ws.send(text), self._on_send_error):
                 stats.deferred_sends += 1  # written, but the socket buffer is full: backpressure
+            done = clock()
+            if not sent:
+                self.first_sent_ns = done  # tick-to-order ends when the first request is out
             sent += 1
-            self._latency("send", clock() - started)
+            self._latency("send", done - started)
         if refused:
             self._reject_locally(refused)
         return sent

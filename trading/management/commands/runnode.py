@@ -28,7 +28,8 @@ from trading.binance.signing import Ed25519Signer, Signer
 from trading.engine.config import NodeConfig, parse_node_config
 from trading.engine.node import Node, NodeError, NodeServices
 from trading.engine.paths import check_node_name, node_state_dir
-from trading.journal_sink import JournalSink, restore_journal
+from trading.journal_sink import restore_journal
+from trading.journal_sink_process import JournalSinkProcess
 from trading.models import Node as NodeRow
 from trading.models import NodeConfigVersion
 from trading.services.nodes import node_config_activate, node_status_report
@@ -90,7 +91,7 @@ class Command(BaseCommand):
             redis_url=settings.ATOMIC_OPS["REDIS_URL"],
             fetch_config=lambda version: _fetch_config(node_row.pk, version),
             report_status=lambda snapshot: _report(node_row.pk, snapshot),
-            make_sink=JournalSink,
+            make_sink=JournalSinkProcess,
             restore_journal=restore_journal,
             session_logon=session_logon,
         )
