@@ -58,7 +58,8 @@ def test_node_trades_journals_and_stops_cleanly(procs, venue, var_dir, node_name
     local = journal_records(node.state_dir)
     seqs = local["seq"]
     assert np.array_equal(seqs, np.arange(1, len(local) + 1)), "contiguous from 1"
-    wait_for(lambda: len(postgres_records(node_name)) == len(local), 30, "the sink to ship everything")
+    wait_for(lambda: len(postgres_records(node_name)) == len(local), 30,
+             f"the sink to ship everything ({len(local)} local)")  # fmt: skip
     remote = postgres_records(node_name)
     assert np.array_equal(remote, local), "PostgreSQL holds exactly the local segments"
     from trading.models import Fill, Order

@@ -687,9 +687,20 @@ class Node:
         if self.journal is not None:
             self.journal.close()
         if self.sink is not None:
-            deadline = time.monotonic() + 5.0
-            while self.sink.lag > 0 and self.sink.healthy and time.monotonic() < deadline:
+            # ship the whole journal before stopping: wait for the last seq itself, not for a
+            # zero lag (the sink may not have seen the last batches yet; lag would read 0)
+            target = self.journal.last_seq if self.journal is not None else 0
+            deadline = time.monotonic() + 10.0
+            # a sink still starting (no failure yet) is waited for; a failing one is not
+            while (
+                self.sink.durable_seq < target
+                and (self.sink.healthy or self.sink.stats()["failures"] == 0)
+                and time.monotonic() < deadline
+            ):
                 await asyncio.sleep(0.02)
+            if self.sink.durable_seq < target:
+                log.warning("node %s: stopping with PostgreSQL at seq %d of %d; the segments keep the rest "
+                            "for the next start", self.config.node, self.sink.durable_seq, target)  # fmt: skip
             self.sink.stop()
         with contextlib.suppress(FileNotFoundError):
             paths.pid_file(self.state_dir).unlink()
