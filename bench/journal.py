@@ -22,7 +22,6 @@ per figure; `journal(quick)` returns them for `python -m bench`.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import shutil
 import statistics
@@ -30,10 +29,11 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
+
+from bench.scratch_db import ScratchDatabase
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "mm_btcusdt_bench.json"
@@ -79,62 +79,6 @@ def repeat_records(records: np.ndarray, total: int) -> np.ndarray:
     return out
 
 
-# --- a scratch database with the journal schema -------------------------------------------------
-
-
-class ScratchDatabase:
-    """CREATE DATABASE + the schema of migrations trading 0001 and 0002; dropped on exit."""
-
-    def __init__(self, keep: bool = False):
-        import os
-
-        import django
-
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atomic_ops.settings.local")
-        django.setup()
-        self.keep = keep
-        self.name = f"bench_journal_{uuid.uuid4().hex[:8]}"
-
-    def __enter__(self) -> ScratchDatabase:
-        import psycopg
-        from django.core.management import call_command
-        from django.db import connection
-        from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-        out = io.StringIO()
-        for migration in ("0001_initial", "0002_journal"):
-            call_command("sqlmigrate", "trading", migration, stdout=out)
-        params = connection.get_connection_params()
-        base = {k: v for k, v in params.items() if k in ("user", "password", "host", "port") and v}
-        self.admin = make_conninfo(dbname=params.get("dbname", "postgres"), **base)
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        self.conninfo = make_conninfo(dbname=self.name, **base)
-        assert conninfo_to_dict(self.conninfo)["dbname"] == self.name
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            conn.execute(out.getvalue())
-        return self
-
-    def new_node(self) -> int:
-        import psycopg
-
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            return conn.execute(
-                "INSERT INTO trading_node (name, description, trading_state, created_at) "
-                "VALUES (%s, '', 'HALTED', now()) RETURNING id",
-                (f"bench-{uuid.uuid4().hex[:8]}",),
-            ).fetchone()[0]
-
-    def __exit__(self, *exc) -> None:
-        import psycopg
-
-        if self.keep:
-            print(f"kept database {self.name}", file=sys.stderr)
-            return
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-
 # --- the three measurements -----------------------------------------------------------------------
 
 
@@ -177,7 +121,7 @@ def bench_catch_up(records: np.ndarray, directory: Path, db: ScratchDatabase, ba
         for start in range(0, len(records), 2_000):
             journal.append(records[start : start + 2_000])
     node = db.new_node()
-    sink = JournalSink(path, node, db.conninfo, instruments={0: "BTCUSDT"}, batch_records=batch_records)
+    sink = JournalSink(path, node, db.url, instruments={0: "BTCUSDT"}, batch_records=batch_records)
     t0 = time.perf_counter()
     sink.start()
     ok = sink.wait_durable(len(records), timeout=600)
@@ -209,7 +153,7 @@ def bench_live(records: np.ndarray, directory: Path, db: ScratchDatabase, rate: 
     sink = JournalSink(
         path,
         node,
-        db.conninfo,
+        db.url,
         instruments={0: "BTCUSDT"},
         batch_records=50_000,
         limit_seq=lambda: journal.synced_seq,
@@ -282,7 +226,7 @@ def run(records_total: int, rate: int, seconds: float, keep_db: bool = False) ->
     try:
         for batch in (1_000, 10_000):
             results.append(bench_append(records, work, batch))
-        with ScratchDatabase(keep=keep_db) as db:
+        with ScratchDatabase("bench_journal", keep=keep_db) as db:
             results.append(bench_catch_up(records, work, db, batch_records=50_000))
             live = records[: int(rate * seconds) + rate]
             results.append(bench_live(live, work, db, rate, seconds))

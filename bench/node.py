@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -30,59 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.scratch_db import ScratchDatabase, project_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ("hftbacktest/spot/btcusdt_20240808.gz", "hftbacktest/spot/btcusdt_20240809.gz")
 COMMAND = "python -m bench.node"
-
-
-def _django():
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atomic_ops.settings.local")
-    django.setup()
-    from django.conf import settings
-
-    return settings
-
-
-class ScratchDatabase:
-    """A database of its own, migrated by manage.py, dropped afterwards."""
-
-    def __init__(self, database_url: str) -> None:
-        from tests.integration.harness import database_url_for
-
-        self.name = f"bench_node_{uuid.uuid4().hex[:8]}"
-        self.admin_url = database_url
-        self.url = database_url_for(database_url, self.name)
-
-    def __enter__(self) -> ScratchDatabase:
-        import subprocess
-
-        import psycopg
-
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        env = dict(os.environ, DATABASE_URL=self.url, DJANGO_SETTINGS_MODULE="atomic_ops.settings.local")
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env,
-                       check=True, capture_output=True)  # fmt: skip
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-    def journal_seqs(self, node_name: str) -> np.ndarray:
-        import psycopg
-
-        with psycopg.connect(self.url) as conn:
-            rows = conn.execute(
-                "SELECT e.seq FROM trading_event e JOIN trading_node n ON n.id = e.node_id "
-                "WHERE n.name = %s ORDER BY e.seq",
-                (node_name,),
-            ).fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
 
 def _document(name: str, port: int) -> dict:
@@ -120,14 +71,14 @@ def run(seconds: float, speed: str = "max") -> list[dict]:
     )
     from trading.engine.journal import list_segments, read_journal
 
-    settings = _django()
+    settings = project_settings()
     data_dir = Path(settings.ATOMIC_OPS["DATA_DIR"])
     var_dir = Path(settings.ATOMIC_OPS["VAR_DIR"])
     redis_url = settings.ATOMIC_OPS["REDIS_URL"]
     name = f"bench-{uuid.uuid4().hex[:8]}"
     logs = Path(tempfile.mkdtemp(prefix="bench-node-", dir=var_dir))
     results: list[dict] = []
-    with ScratchDatabase(settings.DATABASE_URL) as db:
+    with ScratchDatabase("bench_node") as db:
         procs = Processes(env=subprocess_env(db.url, redis_url), logs=logs)
         try:
             port = start_simvenue(

@@ -61,24 +61,19 @@ class NodeConfigVersionAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        comment = data.get("comment", "")
-        if data.get("activate"):
-            _, version, _ = node_config_activate(
-                node_name=obj.node.name, document=data["document"], comment=comment
-            )
-        else:
-            from trading.engine.snapshots import config_version
-
-            config = parse_node_config(data["document"])
-            version, _ = NodeConfigVersion.objects.get_or_create(
-                node=obj.node,
-                version=config_version(config.document),
-                defaults={"document": config.document, "comment": comment},
-            )
-        obj.pk = version.pk
-        obj.version = version.version
-        obj.document = version.document
-        obj.created_at = version.created_at
+        _, version, _ = node_config_activate(
+            node_name=obj.node.name,
+            document=data["document"],
+            comment=data.get("comment", ""),
+            activate=bool(data.get("activate")),
+        )
+        # the admin logs and redirects to the stored row (an identical document is the same row)
+        obj.pk, obj.version, obj.document, obj.created_at = (
+            version.pk,
+            version.version,
+            version.document,
+            version.created_at,
+        )
 
 
 @admin.register(BacktestRun)

@@ -14,10 +14,11 @@ STATE_NAMES = {0: Node.TradingState.ACTIVE, 1: Node.TradingState.REDUCING, 2: No
 
 @transaction.atomic
 def node_config_activate(
-    *, node_name: str, document: dict, comment: str = ""
+    *, node_name: str, document: dict, comment: str = "", activate: bool = True
 ) -> tuple[Node, NodeConfigVersion, NodeConfig]:
-    """Validate a node document, store it as a version of its node (creating the node) and make
-    it the active one. Raises ConfigError (nothing is written) when the document is invalid."""
+    """Validate a node document, store it as a version of its node (creating the node) and, with
+    `activate`, make it the active one. Raises ConfigError (nothing is written) when the document
+    is invalid. The same document twice is the same version."""
     config = parse_node_config(document)
     if config.node != node_name:
         from trading.backtest.config import ConfigError
@@ -29,8 +30,9 @@ def node_config_activate(
         version=config_version(config.document),
         defaults={"document": config.document, "comment": comment},
     )
-    node.active_config = version
-    node.save(update_fields=["active_config"])
+    if activate:
+        node.active_config = version
+        node.save(update_fields=["active_config"])
     return node, version, config
 
 

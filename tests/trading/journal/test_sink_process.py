@@ -46,6 +46,7 @@ def test_ships_every_record_and_never_past_the_fsynced_seq(tmp_path, pg, node_id
         limit["seq"] = journal.synced_seq
         assert sink.wait_durable(60_000, timeout=60), sink.stats()
         assert sink.healthy and sink.last_error == "" and sink.stats()["pid"] != os.getpid()
+        assert 0 <= sink.stats()["seconds_since_commit"] < 60
     finally:
         assert sink.stop()
         journal.close()
