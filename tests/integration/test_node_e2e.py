@@ -42,6 +42,20 @@ def postgres_records(node_name: str) -> np.ndarray:
     return out
 
 
+def unmeasured_stages(node) -> list[str]:
+    """Stages whose Prometheus histogram on the node's /metrics has no sample yet."""
+    import re
+    import urllib.request
+
+    from trading.engine.metrics import STAGES
+
+    port = int((node.state_dir / "metrics.port").read_text())
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+        text = response.read().decode()
+    counts = dict(re.findall(r'atomic_node_stage_duration_seconds_count\{[^}]*stage="(\w+)"\} (\d+)', text))
+    return [stage for stage in STAGES if int(counts.get(stage, 0)) == 0]
+
+
 def test_node_trades_journals_and_stops_cleanly(procs, venue, var_dir, node_name, tmp_path):
     node = start_node(procs, var_dir, node_document(node_name, venue), tmp_path / "node.json")
     node.wait_trading()
@@ -52,6 +66,8 @@ def test_node_trades_journals_and_stops_cleanly(procs, venue, var_dir, node_name
     )
     assert health["trading_state"] == STATE_ACTIVE and health["reconciled"]
     assert venue_open_orders(venue), "quotes rest at the venue"
+    # every stage the metrics declare is measured by a real node (snapshots: every 2 s)
+    wait_for(lambda: not unmeasured_stages(node), 30, "every latency stage to have samples")
     assert node.stop() == 0
     assert venue_open_orders(venue) == [], "a graceful stop cancels every open order at the venue"
 

@@ -41,7 +41,7 @@ import re
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -501,6 +501,10 @@ class Journal:
         self._stopping = threading.Event()
         self._synced = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._pending_since_ns = 0  # monotonic time of the oldest append not yet fsync'ed
+        # called from the fsync thread after each fsync: ns from the oldest append it covered to
+        # durable (the node's journal_lag stage)
+        self.on_synced: Callable[[int], None] | None = None
 
     # --- state
 
@@ -679,6 +683,7 @@ class Journal:
         self._segment_size += total
         self._last_seq = last_seq
         if not self._dirty.is_set():  # set() takes a lock and notifies: only when it changes
+            self._pending_since_ns = time.monotonic_ns()
             self._dirty.set()
 
     def _start_segment(self, first_seq: int) -> None:
@@ -720,9 +725,12 @@ class Journal:
                 return
             # gather more appends into one fsync (unless closing)
             self._stopping.wait(self.fsync_interval_s)
+            since = self._pending_since_ns  # read before clear(): later appends start a new round
             self._dirty.clear()
             try:
                 self._sync_once()
+                if self.on_synced is not None and since:
+                    self.on_synced(time.monotonic_ns() - since)
             except OSError as exc:
                 # after a failed fsync the page cache may have dropped the data (Linux marks the
                 # pages clean): nothing written since can be called durable, ever. Stop; the

@@ -74,7 +74,6 @@ class Kernel:
         self._one = np.zeros(1, dtype=MARKET_EVENT_DTYPE)
         self._stage_engine = metrics.stage("engine")
         self._stage_tick_to_order = metrics.stage("tick_to_order")
-        self._stage_decode_to_engine = metrics.stage("decode_to_engine")
         # records of each kind, counted per batch in one compiled pass; mirrored into the
         # metrics counters by sync_counters() (the node's timer), never per batch
         self.kind_counts = np.zeros(32, dtype=np.int64)
@@ -169,8 +168,6 @@ class Kernel:
         n = len(events)
         start = 0
         t0 = time.perf_counter_ns()
-        if n:
-            self._stage_decode_to_engine.record(max(0, self.clock() - int(events[n - 1]["ts_local"])))
         while start < n:
             start = engine.process(events, start)
             records = engine.drain()

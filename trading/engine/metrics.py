@@ -189,7 +189,7 @@ STAGES: dict[str, str] = {
     "cancel_submit_to_ack": "cancel sent to the venue to the order's CANCELED report",
     "order_send": "one order request built, signed and written to the socket",
     "ack_to_fill": "order acknowledged to its first fill",
-    "journal_lag": "event journaled to durable on disk",
+    "journal_lag": "record appended to the journal to fsync'ed (durable on disk)",
     "state_hash": "computing the engine state hash",
 }
 COUNTERS: dict[str, str] = {

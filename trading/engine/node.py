@@ -130,6 +130,7 @@ class Node:
             segment_max_bytes=self.config.journal.segment_max_mb << 20,
             fsync_interval_s=self.config.journal.fsync_interval_ms / 1000,
         )
+        self.journal.on_synced = self.metrics.stage("journal_lag").record
         last_seq = self.journal.open()
         if last_seq == 0 and self.services.conninfo and self.services.restore_journal is not None:
             # the segments are gone (new disk, new host): PostgreSQL holds the durable journal
@@ -260,6 +261,7 @@ class Node:
                 self.config.venue.api_url,
                 self.instruments,
                 on_events=self.kernel.process,
+                on_latency=self._on_latency,
                 market=self.config.venue.market,
                 stale_after_s=self.config.feed.stale_after_s,
             )
@@ -317,6 +319,9 @@ class Node:
         "ack": "order_submit_to_ack",
         "cancel_ack": "cancel_submit_to_ack",
         "send": "order_send",
+        "fill": "ack_to_fill",
+        "feed_recv_to_decode": "feed_recv_to_decode",
+        "decode_to_engine": "decode_to_engine",
     }
 
     def _on_latency(self, stage: str, ns: int) -> None:
@@ -511,7 +516,6 @@ class Node:
         self.metrics.set("pg_lag", float(lag))
         if self.sink is not None:
             self.metrics.set("durable_seq", float(self.sink.durable_seq))
-        self.metrics.stage("journal_lag").record(lag)
         over = backlog > cfg.halt_backlog_records or lag > cfg.halt_lag_records
         under = backlog < cfg.halt_backlog_records // 2 and lag < cfg.resume_lag_records
         if over and engine.trading_state != STATE_HALTED:

@@ -83,6 +83,7 @@ def test_append_refuses_anything_but_the_next_contiguous_seqs(tmp_path):
         (make_records(12, 5), "continues at 11"),
         (make_records(10, 5), "continues at 11"),
         (gap, "not contiguous"),
+        (make_records(11, 8)[::2], "not contiguous"),  # a strided view: copied, then checked
         (make_records(11, 4)[::-1].copy(), "continues at 11"),
         (wrong_dtype, "JOURNAL_RECORD_DTYPE"),
         (make_records(11, 4).reshape(2, 2), "1-d"),
@@ -415,3 +416,23 @@ def test_a_failed_write_leaves_no_torn_batch_behind(tmp_path, monkeypatch):
     journal.append(make_records(11, 10))
     journal.close()
     assert read_all(tmp_path).tobytes() == make_records(1, 20).tobytes()
+
+
+def test_on_synced_reports_append_to_durable_time(tmp_path):
+    lags = []
+    journal = Journal(tmp_path, fsync_interval_s=0.02)
+    journal.on_synced = lags.append
+    journal.open()
+    try:
+        journal.append(make_records(1, 10))
+        journal.append(make_records(11, 10))
+        assert journal.wait_synced(timeout=10)
+        time.sleep(0.05)
+        assert lags, "one report per fsync round"
+        # the oldest append of the round waited at least the gathering interval
+        assert 0.015e9 <= lags[0] < 5e9
+        count = len(lags)
+        time.sleep(0.1)
+        assert len(lags) == count, "no appends, no fsync rounds, no reports"
+    finally:
+        journal.close()

@@ -342,7 +342,12 @@ async def test_latency_samples_cover_send_response_and_ack(venue, btc):
         await venue.reply(request, result={"orderId": 1})
         await venue.push_api_event(execution_report("n1-51", "NEW", order_id=1))
         await until(lambda: "ack" in samples)
-    assert samples == ["send", "place_response", "ack"]
+        for trade_id in (7, 8):  # two partial fills: ack -> fill is the first one only
+            await venue.push_api_event(execution_report("n1-51", "TRADE", status="PARTIALLY_FILLED", order_id=1,
+                                                        last_qty="0.00050000", last_price="61837.63000000",
+                                                        trade_id=trade_id))  # fmt: skip
+        await until(lambda: gateway.stats.fills == 2)
+    assert samples == ["send", "place_response", "ack", "fill"]
     assert all(ns > 0 for _, ns in gateway.stats.latency)
 
 

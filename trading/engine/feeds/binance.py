@@ -95,6 +95,7 @@ class BinanceMarketData:
         snapshot_limit: int = 1000,
         clock: Callable[[], int] = time.time_ns,
         on_stale: StaleCallback | None = None,
+        on_latency: Callable[[str, int], None] | None = None,
         snapshot_timeout_s: float = 10.0,
         seed: int = 0,
     ):
@@ -122,6 +123,7 @@ class BinanceMarketData:
         self.stats = FeedStats()
         self._on_events = on_events
         self._on_stale = on_stale
+        self._on_latency = on_latency  # ("feed_recv_to_decode" | "decode_to_engine", ns)
         self._clock = clock
         self._slots = [
             _Instrument(i, self.futures, backoff_initial_s, backoff_max_s) for i in self.instruments
@@ -262,29 +264,37 @@ class BinanceMarketData:
                     stats.skipped["trade_non_market"] += 1
                     return
                 stats.trades += 1
-                self._on_events(writer.view())
-                return
             else:
                 writer.bbo(slot.codec, data, ts_local)
                 stats.bbo += 1
-                self._on_events(writer.view())
-                return
         except Reject as exc:
             stats.bad[exc.args[0]] += 1
             if channel is DEPTH:
                 # a diff we cannot apply is a hole in the chain: the book is lost now, not at the next diff
                 self._lose_book(slot, ts_local, 0)
             return
-        self._on_diff(slot, ts_local)
+        decoded = self._clock() if self._on_latency is not None else 0
+        if channel is DEPTH:
+            self._on_diff(slot, ts_local, decoded)
+        else:
+            self._hand_over(ts_local, decoded)
 
-    def _on_diff(self, slot: _Instrument, ts_local: int) -> None:
+    def _hand_over(self, ts_local: int, decoded: int) -> None:
+        """The decoded frame's events to the engine (with the two feed latency stages)."""
+        if decoded:
+            on_latency = self._on_latency
+            on_latency("feed_recv_to_decode", decoded - ts_local)
+            on_latency("decode_to_engine", self._clock() - decoded)
+        self._on_events(self._writer.view())
+
+    def _on_diff(self, slot: _Instrument, ts_local: int, decoded: int = 0) -> None:
         writer = self._writer
         sync = slot.sync
         action = sync.on_diff(writer.first_id, writer.final_id, writer.prev_id)
         if action is DiffAction.APPLY:
             self.stats.depth_applied += 1
             if len(writer):
-                self._on_events(writer.view())
+                self._hand_over(ts_local, decoded)
         elif action is DiffAction.STALE:
             self.stats.depth_stale += 1
         else:

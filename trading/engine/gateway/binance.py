@@ -152,6 +152,7 @@ class BinanceOrderGateway:
         self._calls: dict[int, asyncio.Future] = {}  # request id -> answer of an awaited request
         self._order_sent_ns: OrderedDict[int, int] = OrderedDict()
         self._cancel_sent_ns: OrderedDict[int, int] = OrderedDict()
+        self._acked_ns: OrderedDict[int, int] = OrderedDict()  # acked, not yet filled: for ack -> fill
         self._recent_reports: OrderedDict[tuple, None] = OrderedDict()
         self._stopped: asyncio.Event | None = None
 
@@ -439,12 +440,17 @@ class BinanceOrderGateway:
             sent = self._order_sent_ns.pop(report.order_id, None)
             if sent is not None:
                 self._latency("ack", ts_local - sent)
+            _bounded_put(self._acked_ns, report.order_id, ts_local, PENDING_TIMES)
         elif kind == EV_ORDER_FILL:
             stats.fills += 1
+            acked = self._acked_ns.pop(report.order_id, None)  # the first fill only
+            if acked is not None:
+                self._latency("fill", ts_local - acked)
             if report.note is not None:
                 stats.fee_notes[report.note] += 1
         elif kind == EV_ORDER_CANCELED:
             stats.canceled += 1
+            self._acked_ns.pop(report.order_id, None)
             sent = self._cancel_sent_ns.pop(report.order_id, None)
             if sent is not None:
                 self._latency("cancel_ack", ts_local - sent)
