@@ -211,11 +211,35 @@ def node(quick: bool) -> list[dict]:
     return run(seconds, "max") + run(seconds, "20")
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"seconds must be between 1 and 3600, got {text!r}")
+    return value
+
+
+def _speed(text: str) -> str:
+    if text == "max":
+        return text
+    try:
+        factor = float(text)
+    except ValueError:
+        factor = float("nan")
+    if not 0 < factor <= 10_000:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"speed must be 'max' or a factor in (0, 10000], got {text!r}")
+    return text
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog=COMMAND)
     parser.add_argument("--quick", action="store_true", help="5 s window")
-    parser.add_argument("--seconds", type=float, default=None, help="measurement window (20)")
-    parser.add_argument("--speed", default="max", help="the venue's replay speed: max or a factor (20)")
+    parser.add_argument("--seconds", type=_seconds, default=None, help="measurement window (20)")
+    parser.add_argument(
+        "--speed", default="max", type=_speed, help="the venue's replay speed: max or a factor (20)"
+    )
     args = parser.parse_args(argv)
     for row in run(args.seconds or (5.0 if args.quick else 20.0), args.speed):
         print(json.dumps(row))
