@@ -1,11 +1,13 @@
 """The whole node against the simulated venue replaying the real capture at maximum speed.
 
-    python -m bench.node [--quick] [--seconds S] [--speed max|N]
+    python -m bench.node [--quick] [--seconds S] [--speed max|N] [--no-pin]
 
 Real processes, as `make run` starts them: `manage.py simvenue --speed max` on the 2-day BTCUSDT
 spot capture and `manage.py runnode` quoting the skewed market maker, with the journal streaming
 into a scratch PostgreSQL database (migrated here, dropped afterwards) and panels on the real
-Redis. Figures:
+Redis. With two or more CPUs the node is pinned alone to the last one and the venue and the
+journal sink to the others, as a trading host would run it (`--no-pin` leaves them to the
+scheduler). Figures:
 
   messages/s       websocket frames the node's feed processed per second (its own counter)
   tick-to-order    market-data frame received -> the order it caused written to the socket,
@@ -36,10 +38,23 @@ FILES = ("hftbacktest/spot/btcusdt_20240808.gz", "hftbacktest/spot/btcusdt_20240
 COMMAND = "python -m bench.node"
 
 
-def _document(name: str, port: int) -> dict:
+def pinning_plan(pin: bool) -> dict | None:
+    """With two or more CPUs: the node alone on the last one; the venue and the journal sink on
+    the others (PostgreSQL and Redis are left to the scheduler). None: nothing pinned."""
+    from trading.engine.affinity import online_cpus
+
+    cpus = sorted(online_cpus())
+    if not pin or len(cpus) < 2:
+        return None
+    return {"node": cpus[-1:], "venue_and_sink": cpus[:-1]}
+
+
+def _document(name: str, port: int, pinning: dict | None) -> dict:
     from tests.integration.harness import node_document
 
     document = node_document(name, port)
+    if pinning:
+        document["affinity"] = {"node_cpus": pinning["node"], "sink_cpus": pinning["venue_and_sink"]}
     strategy = document["instruments"][0]["config"]["strategy"]
     # requote on every 1-tick move with no decision throttle: as many orders as the data causes
     strategy.update({"requote_ticks": 1, "decision_interval_ms": 0, "warmup_events": 100})
@@ -59,7 +74,7 @@ def _lag_seconds(samples: list[tuple[float, int, int]], count: int) -> list[floa
     return lags
 
 
-def run(seconds: float, speed: str = "max") -> list[dict]:
+def run(seconds: float, speed: str = "max", pin: bool = True) -> list[dict]:
     import redis
 
     from hotpath.risk import RR_JOURNAL
@@ -78,6 +93,8 @@ def run(seconds: float, speed: str = "max") -> list[dict]:
     name = f"bench-{uuid.uuid4().hex[:8]}"
     logs = Path(tempfile.mkdtemp(prefix="bench-node-", dir=var_dir))
     results: list[dict] = []
+    pinning = pinning_plan(pin)
+    venue_args = ("--cpus", ",".join(map(str, pinning["venue_and_sink"]))) if pinning else ()
     with ScratchDatabase("bench_node") as db:
         procs = Processes(env=subprocess_env(db.url, redis_url), logs=logs)
         try:
@@ -86,10 +103,10 @@ def run(seconds: float, speed: str = "max") -> list[dict]:
                 [data_dir / f for f in FILES],
                 speed=speed,
                 # a market maker requoting on every tick: the venue's order rate limits off
-                extra=("--orders-per-window", "100000", "--orders-per-day", "100000000"),
+                extra=("--orders-per-window", "100000", "--orders-per-day", "100000000", *venue_args),
             )
             config = logs / "node.json"
-            node = start_node(procs, var_dir, _document(name, port), config)
+            node = start_node(procs, var_dir, _document(name, port, pinning), config)
             subscriber = redis.Redis.from_url(redis_url).pubsub()
             subscriber.subscribe(f"atomic:node:{name}:panel")
             node.wait_trading(timeout=120)
@@ -148,7 +165,13 @@ def run(seconds: float, speed: str = "max") -> list[dict]:
     tick = stages.get("tick_to_order", {}).get("total", {})
     lags = _lag_seconds(samples, window)
     command = COMMAND if speed == "max" else f"{COMMAND} --speed {speed}"
-    common = {"command": command, "venue_speed": speed, "window_seconds": round(elapsed, 2)}
+    command += "" if pin else " --no-pin"
+    common = {
+        "command": command,
+        "venue_speed": speed,
+        "cpu_pinning": pinning,
+        "window_seconds": round(elapsed, 2),
+    }
     results.append(
         {
             "name": f"node feed: websocket messages processed (simvenue at {speed} speed)",
@@ -240,8 +263,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--speed", default="max", type=_speed, help="the venue's replay speed: max or a factor (20)"
     )
+    parser.add_argument(
+        "--no-pin", action="store_true", help="leave every process to the scheduler (no CPU pinning)"
+    )
     args = parser.parse_args(argv)
-    for row in run(args.seconds or (5.0 if args.quick else 20.0), args.speed):
+    for row in run(args.seconds or (5.0 if args.quick else 20.0), args.speed, pin=not args.no_pin):
         print(json.dumps(row))
     return 0
 

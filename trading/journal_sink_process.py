@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from trading.engine.affinity import check_cpus, require_online
+
 log = logging.getLogger(__name__)
 
 # slots of the shared int64 array
@@ -41,8 +43,14 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _child_main(journal_dir, node_id, conninfo, instruments, options, shared, error, parent_pid) -> None:
+def _child_main(
+    journal_dir, node_id, conninfo, instruments, options, shared, error, parent_pid, cpus
+) -> None:
     _die_with_parent(parent_pid)
+    if cpus:  # before any thread exists: the sink's threads inherit it
+        from trading.engine.affinity import pin_process
+
+        pin_process(cpus, "journal sink")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the node handles ^C and then stops us
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from trading.journal_sink import JournalSink
@@ -84,7 +92,7 @@ def _child_main(journal_dir, node_id, conninfo, instruments, options, shared, er
 
 
 class JournalSinkProcess:
-    """JournalSinkProcess(journal_dir, node_id, conninfo, *, instruments, limit_seq, **options):
+    """JournalSinkProcess(journal_dir, node_id, conninfo, *, instruments, limit_seq, cpus, **options):
     a JournalSink running in a child process. start() / stop(timeout) / wake(); durable_seq, lag,
     written_seq, healthy, last_error, stats(), wait_durable() read the child's published state."""
 
@@ -96,12 +104,16 @@ class JournalSinkProcess:
         *,
         instruments: dict[int, str] | None = None,
         limit_seq: Callable[[], int] | None = None,
+        cpus: frozenset[int] | None = None,
         **options,
     ):
         if not isinstance(node_id, int) or node_id < 1:
             raise ValueError(f"node_id must be a positive int, got {node_id!r}")
         if not conninfo or not isinstance(conninfo, str):
             raise ValueError("conninfo must be a libpq connection string or URI")
+        if cpus is not None:  # refused here, in the node, rather than by a child that dies at start
+            cpus = require_online(check_cpus(cpus, "journal sink cpus"), "journal sink cpus")
+        self.cpus = cpus
         self.journal_dir = Path(journal_dir)
         self.node_id = node_id
         self._conninfo = conninfo
@@ -182,6 +194,7 @@ class JournalSinkProcess:
                 self._shared,
                 self._error,
                 os.getpid(),
+                self.cpus,
             ),
             name=f"journal-sink:{self.node_id}",
             daemon=True,

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from django.conf import settings
@@ -18,6 +21,7 @@ from hotpath.types import (
     REC_TRADING_STATE,
 )
 from tests.integration.harness import node_document, start_node, venue_open_orders, wait_for
+from trading.engine.affinity import online_cpus
 from trading.engine.control import send_command
 from trading.engine.journal import read_journal
 
@@ -56,9 +60,33 @@ def unmeasured_stages(node) -> list[str]:
     return [stage for stage in STAGES if int(counts.get(stage, 0)) == 0]
 
 
+def thread_cpus(pid: int) -> list[frozenset[int]]:
+    """The CPU mask of every thread of process `pid`."""
+    return [frozenset(os.sched_getaffinity(int(tid))) for tid in os.listdir(f"/proc/{pid}/task")]
+
+
+def child_pids(pid: int) -> list[int]:
+    children = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as handle:
+            children += [int(p) for p in handle.read().split()]
+    return children
+
+
 def test_node_trades_journals_and_stops_cleanly(procs, venue, var_dir, node_name, tmp_path):
-    node = start_node(procs, var_dir, node_document(node_name, venue), tmp_path / "node.json")
+    cpus = sorted(online_cpus())
+    node_cpu, sink_cpu = cpus[-1], cpus[0]  # one CPU apart on a machine with two or more
+    document = node_document(node_name, venue, affinity={"node_cpus": [node_cpu], "sink_cpus": [sink_cpu]})
+    node = start_node(procs, var_dir, document, tmp_path / "node.json")
     node.wait_trading()
+    pid = node.child.pid
+    assert set(thread_cpus(pid)) == {frozenset({node_cpu})}, "every node thread on the node's CPU"
+    sinks = [
+        child for child in child_pids(pid) if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+    assert sinks, f"the journal sink child of {pid}: {child_pids(pid)}"
+    wait_for(lambda: node.health()["sink_healthy"], 60, "the journal sink to run")  # it pins itself first
+    assert all(set(thread_cpus(child)) == {frozenset({sink_cpu})} for child in sinks), "sink on its CPU"
     health = wait_for(
         lambda: (h := node.health())["stats"]["fills"] >= 2 and h["stats"]["orders"] >= 4 and h,
         120,
@@ -83,6 +111,16 @@ def test_node_trades_journals_and_stops_cleanly(procs, venue, var_dir, node_name
     fills = local[local["kind"] == REC_FILL]
     assert Fill.objects.filter(node__name=node_name).count() == len(fills) >= 2
     assert Order.objects.filter(node__name=node_name).count() == int((local["kind"] == REC_ORDER_NEW).sum())
+
+
+def test_a_node_pinned_to_a_cpu_that_does_not_exist_refuses_to_start(
+    procs, venue, var_dir, node_name, tmp_path
+):
+    document = node_document(node_name, venue, affinity={"node_cpus": [1023]})
+    node = start_node(procs, var_dir, document, tmp_path / "node.json")
+    assert node.child.wait(timeout=60) != 0
+    assert "CPU 1023 is not online" in procs.log(node_name)
+    assert not (node.state_dir / "journal").exists() or not list((node.state_dir / "journal").glob("*.seg"))
 
 
 def test_kill_switch_over_redis_halts_and_cancels_everything(procs, venue, var_dir, node_name, tmp_path):

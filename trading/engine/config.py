@@ -11,7 +11,7 @@ whole before anything connects or trades. A bad document is refused with the fie
       ],
       "risk": {...},        # engine-wide limits (RiskConfigIn: total notional, rate, drawdown, ...)
       "engine": {...}, "journal": {...}, "control": {...}, "metrics": {...}, "recovery": {...},
-      "feed": {...}
+      "feed": {...}, "affinity": {"node_cpus": [1], "sink_cpus": [0]}
     }
 
 Per-instrument sections are exactly the backtest schema (trading.backtest.config), so a strategy
@@ -34,6 +34,7 @@ from trading.backtest.config import (
     parse_config,
 )
 from trading.binance.ids import check_prefix
+from trading.engine.affinity import AffinityError, check_cpus
 from trading.engine.paths import check_node_name
 from trading.instruments import InstrumentError, InstrumentRegistry, InstrumentSpec
 
@@ -103,6 +104,13 @@ class FeedIn(_Section):
     stale_after_s: PosFloat = 5.0
 
 
+class AffinityIn(_Section):
+    """CPU pinning (None: let the scheduler place it). Checked against the machine at start."""
+
+    node_cpus: list[int] | None = None  # the event loop and every node thread
+    sink_cpus: list[int] | None = None  # the journal sink process
+
+
 class NodeConfigIn(_Section, kw_only=True):
     node: str
     venue: VenueIn = msgspec.field(default_factory=VenueIn)
@@ -114,6 +122,7 @@ class NodeConfigIn(_Section, kw_only=True):
     metrics: MetricsIn = msgspec.field(default_factory=MetricsIn)
     recovery: RecoveryIn = msgspec.field(default_factory=RecoveryIn)
     feed: FeedIn = msgspec.field(default_factory=FeedIn)
+    affinity: AffinityIn = msgspec.field(default_factory=AffinityIn)
 
 
 class InstrumentRuntime(msgspec.Struct, kw_only=True):
@@ -139,6 +148,8 @@ class NodeConfig(msgspec.Struct, kw_only=True):
     metrics: MetricsIn
     recovery: RecoveryIn
     feed: FeedIn
+    node_cpus: frozenset[int] | None = None
+    sink_cpus: frozenset[int] | None = None
 
     def symbols(self) -> dict[int, str]:
         return {i.index: i.spec.symbol for i in self.instruments}
@@ -185,6 +196,13 @@ def parse_node_config(
         url = getattr(doc_in.venue, url_name)
         if not url.startswith(("ws://", "wss://")):
             raise ConfigError(f"venue.{url_name}: must be a ws:// or wss:// URL, got {url!r}")
+    cpus = {}
+    for field in ("node_cpus", "sink_cpus"):
+        value = getattr(doc_in.affinity, field)
+        try:
+            cpus[field] = None if value is None else check_cpus(value, f"affinity.{field}")
+        except AffinityError as exc:
+            raise ConfigError(str(exc)) from exc
 
     registry = registry or InstrumentRegistry()
     seen: set[tuple[str, str]] = set()
@@ -245,6 +263,7 @@ def parse_node_config(
         metrics=doc_in.metrics,
         recovery=doc_in.recovery,
         feed=doc_in.feed,
+        **cpus,
     )
 
 

@@ -36,6 +36,7 @@ from hotpath.risk import RR_FEED, RR_JOURNAL, RR_RECONCILE, RR_SHUTDOWN, RR_VENU
 from hotpath.types import CTL_RELOAD_CONFIG, CTL_RESUME, REC_CONTROL
 from trading.binance.signing import Signer
 from trading.engine import paths
+from trading.engine.affinity import AffinityError, pin_process
 from trading.engine.config import NodeConfig, parse_node_config
 from trading.engine.control import COMMAND_CODES, ControlCommand, ControlListener
 from trading.engine.feeds.binance import BinanceMarketData
@@ -237,6 +238,11 @@ class Node:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGUSR1, self._on_sigusr1)
+        if self.config.node_cpus:
+            try:  # first: the threads prepare() starts inherit it
+                pin_process(self.config.node_cpus, f"node {self.config.node}")
+            except AffinityError as exc:
+                raise NodeError(str(exc)) from exc
         if self.kernel is None:
             self.prepare()
         try:
@@ -403,6 +409,7 @@ class Node:
                 # ship only what is on stable storage: a power cut cannot take back from the
                 # segments what PostgreSQL already holds
                 limit_seq=lambda: self.journal.synced_seq,
+                **({"cpus": self.config.sink_cpus} if self.config.sink_cpus else {}),
             )
             self.sink.start()
 

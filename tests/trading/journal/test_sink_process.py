@@ -124,3 +124,17 @@ def test_the_child_dies_with_a_sigkilled_parent(tmp_path, pg, node_id):
 def test_bad_arguments_are_refused(tmp_path, node, conninfo, message):
     with pytest.raises(ValueError, match=message):
         JournalSinkProcess(tmp_path, node, conninfo)
+
+
+@pytest.mark.parametrize(
+    ("cpus", "message"),
+    [
+        (frozenset({1023}), "CPU 1023 is not online"),
+        (frozenset(), "give at least one CPU"),
+        ([0, 0], "listed twice"),
+        ("0", "expected a list of CPU numbers"),
+    ],
+)
+def test_cpus_the_child_could_not_run_on_are_refused_before_it_starts(tmp_path, cpus, message):
+    with pytest.raises(ValueError, match=message):
+        JournalSinkProcess(tmp_path, 3, "dbname=x", cpus=cpus)

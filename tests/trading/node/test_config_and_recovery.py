@@ -97,6 +97,9 @@ def test_node_config_is_validated_and_converted():
     assert config.instruments[0].setup.order_lots == 1000
     assert config.engine_params["journal_inputs"] == 1 and config.engine_params["hash_every"] == 2000
     assert config.risk_config["max_open_orders_total"] == 200
+    assert config.node_cpus is None and config.sink_cpus is None, "not pinned unless asked"
+    pinned = parse_node_config({**DOC, "affinity": {"node_cpus": [1], "sink_cpus": [0]}})
+    assert (pinned.node_cpus, pinned.sink_cpus) == (frozenset({1}), frozenset({0}))
 
 
 @pytest.mark.parametrize(
@@ -118,6 +121,12 @@ def test_node_config_is_validated_and_converted():
         ),
         (lambda d: d.update(engine={"timer_ms": 1}), "timer_ms"),
         (lambda d: d["venue"].update(client_id_prefix="has space"), "prefix"),
+        (lambda d: d.update(affinity={"node_cpus": []}), "affinity.node_cpus: give at least one"),
+        (lambda d: d.update(affinity={"node_cpus": [-1]}), "affinity.node_cpus"),
+        (lambda d: d.update(affinity={"sink_cpus": [0, 0]}), "affinity.sink_cpus: CPU listed twice"),
+        (lambda d: d.update(affinity={"sink_cpus": [1 << 40]}), "affinity.sink_cpus"),
+        (lambda d: d.update(affinity={"node_cpus": "0"}), "affinity.node_cpus"),
+        (lambda d: d.update(affinity={"cpus": [0]}), "cpus"),
     ],
 )
 def test_bad_node_configs_are_refused_with_the_field(mutate, message):

@@ -132,6 +132,10 @@ def test_symbols_resolve_through_the_registry_in_the_market_of_their_data(btc_he
         (["--symbol", "BTCUSDT", "--data", "{head}", "--balance", "USDT"], "ASSET=AMOUNT"),
         (["--symbol", "BTCUSDT", "--data", "{head}", "--orders-per-window", "0"], "orders_per_window"),
         (["--symbol", "BTCUSDT", "--data", "{head}", "--keys", "/no/keys.json"], "cannot read"),
+        (["--symbol", "BTCUSDT", "--data", "{head}", "--cpus", "x"], "--cpus: 'x' is not a CPU"),
+        (["--symbol", "BTCUSDT", "--data", "{head}", "--cpus", "3-1"], "--cpus"),
+        (["--symbol", "BTCUSDT", "--data", "{head}", "--cpus", "0,0"], "listed twice"),
+        (["--symbol", "BTCUSDT", "--data", "{head}", "--cpus", "1023"], "not online"),
     ],
 )
 def test_command_refuses_bad_arguments_with_one_line(btc_head, arguments, message):

@@ -23,6 +23,7 @@ from pathlib import Path
 import orjson
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from trading.engine.affinity import AffinityError, parse_cpu_list, pin_process
 from trading.instruments import InstrumentError, InstrumentRegistry
 from trading.simvenue.config import (
     ApiKeyConfig,
@@ -111,12 +112,17 @@ class Command(BaseCommand):
         parser.add_argument("--orders-per-day", type=int, default=160_000)
         parser.add_argument("--weight-limit", type=int, default=6000)
         parser.add_argument("--weight-window-seconds", type=int, default=60)
+        parser.add_argument(
+            "--cpus", help="pin the venue to these CPUs, e.g. 0 or 0-1 (benchmarks: off the node's cores)"
+        )
 
     def handle(self, *args, **options) -> None:
         try:
             config, registry = self._config(options)
             server = SimVenueServer(config, registry)
-        except (ConfigError, InstrumentError) as exc:
+            if options["cpus"] is not None:
+                pin_process(parse_cpu_list(options["cpus"]), "simvenue --cpus")
+        except (ConfigError, InstrumentError, AffinityError) as exc:
             raise CommandError(str(exc)) from None
         try:
             asyncio.run(self._serve(server))
