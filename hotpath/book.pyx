@@ -45,6 +45,7 @@ cdef enum:
     MIN_WINDOW_LOG2 = 12
     MAX_WINDOW_LOG2 = 26
     OVF_MIN_CAP = 16
+    DEPTH_SCAN_WORDS = 4    # empty l0 words book_depth_qty reads before searching with book_next
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,12 +319,53 @@ cdef int book_depth(const Book* b, int side, int n, int64_t* prices, int64_t* qt
 
 
 cdef int64_t book_depth_qty(const Book* b, int side, int n) noexcept nogil:
+    cdef const BookSide* s
     cdef int count = 0
     cdef int64_t total = 0
-    cdef int64_t p
+    cdef int64_t p, idx, w, last = -1
+    cdef int64_t words_left = DEPTH_SCAN_WORDS
+    cdef int64_t n_words
+    cdef uint64_t bits
+    cdef int j
     if <unsigned int>side > 1:
         return 0
-    p = b.side[side].best
+    s = &b.side[side]
+    p = s.best
+    if p != 0 and n > 0 and _in_window(b, p):
+        # Near the touch the levels sit in a few bitmap words: read them straight off l0
+        # (one bit scan per level) instead of a book_next() search per level. The window holds
+        # no overflow level between the best and its far edge, so this walk is exact; past a
+        # few empty words, or at the window's edge, book_next() takes over from the last level.
+        idx = p - b.base
+        w = idx >> 6
+        n_words = b.cap >> 6
+        if side == BUY:
+            bits = s.l0[w] & (ALL >> (63 - (idx & 63)))
+        else:
+            bits = s.l0[w] & (ALL << (idx & 63))
+        while True:
+            while bits != 0 and count < n:
+                j = bk_msb(bits) if side == BUY else bk_ctz(bits)
+                bits &= ~(ONE << j)
+                last = (w << 6) | j
+                if am_add(total, s.qty[last], &total):
+                    return INT64_MAX
+                count += 1
+            if count >= n:
+                return total
+            if words_left == 0:
+                break
+            words_left -= 1
+            if side == BUY:
+                if w == 0:
+                    break
+                w -= 1
+            else:
+                if w + 1 >= n_words:
+                    break
+                w += 1
+            bits = s.l0[w]
+        p = book_next(b, side, b.base + last) if last >= 0 else p
     while p != 0 and count < n:
         if am_add(total, book_qty(b, side, p), &total):
             return INT64_MAX        # saturate: a sum of absurd quantities must not wrap negative

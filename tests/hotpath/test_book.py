@@ -103,7 +103,8 @@ def test_random_operations_match_reference(scenario):
         assert_same(book, ref)
         for side in (BUY, SELL):
             assert book.depth(side, 5) == ref.depth(side, 5)
-            assert book.depth_qty(side, 3) == ref.depth_qty(side, 3)
+            for levels in (1, 3, 7, 20):
+                assert book.depth_qty(side, levels) == ref.depth_qty(side, levels)
         for p in rng.sample(probes, min(8, len(probes))):
             for side in (BUY, SELL):
                 assert book.qty(side, p) == ref.qty(side, p)
@@ -263,6 +264,33 @@ def test_bids_and_asks_straddling_the_window_walk_seamlessly():
     assert book.depth_qty(BUY, 3) == 1 + 2 + 3
     assert book.n_overflow(BUY) == 5 and book.n_overflow(SELL) == 5
     assert book.crossed()
+
+
+@pytest.mark.parametrize("side", [BUY, SELL])
+def test_top_n_sums_read_off_the_bitmap_match_a_level_walk(side):
+    """depth_qty reads levels near the touch straight off the bitmap words, then continues with
+    next(): sparse levels (more empty words than it scans), both window edges and the overflow
+    beyond them must all be summed exactly as a walk with next() does."""
+    book = L2Book(1_000_000, 12)
+    base, top = book.base, book.base + book.cap - 1
+    sign = -1 if side == BUY else 1
+    touch = top if side == BUY else base  # best at the window edge: the walk runs the whole window
+    offsets = [0, 1, 63, 64, 65, 127, 128, 64 * 5 + 3, 64 * 6, 64 * 11 + 1, 64 * 30, 4000, 4095]
+    prices = [touch + sign * k for k in offsets]
+    prices += [base - 1, base - 700] if side == BUY else [top + 1, top + 900]  # overflow beyond the edge
+    for k, price in enumerate(prices):
+        book.set(side, price, k + 1)
+    walk, p = [], book.best_bid if side == BUY else book.best_ask
+    while p:
+        walk.append(book.qty(side, p))
+        p = book.next(side, p)
+    assert len(walk) == len(prices)
+    for levels in range(len(prices) + 3):
+        assert book.depth_qty(side, levels) == sum(walk[:levels]), levels
+    huge = L2Book(1_000_000, 12)
+    huge.set(side, 1_000_000, 2**62)
+    huge.set(side, 1_000_000 + sign, 2**62)
+    assert huge.depth_qty(side, 2) == INT64_MAX, "saturates instead of wrapping"
 
 
 def test_next_just_beyond_the_window_edges_sees_the_edge_overflow_level():
