@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -34,3 +35,32 @@ def spot_btc_files(data_dir: Path) -> tuple[Path, ...]:
 def cache_dir(tmp_path_factory) -> Path:
     """One converted-data cache per test session (the loaders' cache is tested on its own)."""
     return tmp_path_factory.mktemp("cache")
+
+
+# Console users: one per role, from the real role groups (trading.roles).
+_numbers = itertools.count(1)
+PASSWORD = "a-long-test-password-9"
+
+
+@pytest.fixture
+def make_user(db, django_user_model):
+    """make_user(role or None, username=None) -> a user in that role group (None: no role)."""
+    from django.contrib.auth.models import Group
+
+    def make(role: str | None, username: str | None = None, **fields):
+        user = django_user_model.objects.create_user(
+            username=username or f"{(role or 'norole').replace(' ', '_')}-{next(_numbers)}",
+            password=PASSWORD,
+            **fields,
+        )
+        if role is not None:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def viewer_client(client, make_user):
+    client.force_login(make_user("viewer"))
+    return client

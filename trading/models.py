@@ -27,6 +27,14 @@ class Node(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # operator actions on a running node (trading.roles gives them to groups)
+        permissions = [
+            ("kill_node", "Can stop a node: HALTED and cancel all (kill switch)"),
+            ("cancel_all_node", "Can cancel all open orders of a node"),
+            ("reduce_only_node", "Can put a node in reduce-only"),
+            ("disconnect_node", "Can disconnect a node from its venue"),
+            ("request_resume_node", "Can ask for a halted node to resume (a second user approves)"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -97,4 +105,6 @@ class BacktestRun(models.Model):
         return f"{self.get_strategy_display()} {self.symbol} #{self.pk}"
 
 
+from trading.audit_models import *  # noqa: E402, F403  (audit trail and approvals)
+from trading.command_models import *  # noqa: E402, F403  (operator commands to nodes)
 from trading.journal_models import *  # noqa: E402, F403  (journal and projections)
