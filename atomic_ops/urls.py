@@ -1,10 +1,20 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from trading import views as trading_views
+from trading.auth_forms import ConsoleAuthenticationForm
 
 urlpatterns = [
     path("", trading_views.overview, name="overview"),
     path("backtests/<int:pk>/", trading_views.backtest_detail, name="backtest-detail"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            redirect_authenticated_user=True, authentication_form=ConsoleAuthenticationForm
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]

@@ -1,5 +1,7 @@
-"""Console pages (read-only in this version): overview of nodes and backtests, backtest detail."""
+"""Console pages: overview of nodes and backtests, backtest detail. Every page needs a signed-in
+user holding the page's view permission (a role: trading.roles)."""
 
+from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -21,11 +23,15 @@ def _display(value):
 
 
 @require_GET
+@login_required
+@permission_required("trading.view_node", raise_exception=True)
 def overview(request):
     return render(request, "trading/overview.html", {"nodes": node_list(), "runs": backtest_run_list()})
 
 
 @require_GET
+@login_required
+@permission_required("trading.view_backtestrun", raise_exception=True)
 def backtest_detail(request, pk: int):
     try:
         run = backtest_run_get(pk)

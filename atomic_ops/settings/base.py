@@ -4,6 +4,7 @@ With DATABASE_URL / REDIS_URL unset, importing the settings starts (or finds run
 embedded PostgreSQL and Redis under var/ — the same code path as real servers.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -23,6 +24,7 @@ else:
     REDIS_URL = ENV.redis_url
 
 SECRET_KEY = ENV.secret_key or "dev-only-insecure-key-change-me-0123456789abcdefghijklmnopqrstuvwxyz"
+PROFILE = "base"  # each profile module names itself: local, test, production
 DEBUG = False
 ALLOWED_HOSTS = list(ENV.allowed_hosts) or ["127.0.0.1", "localhost"]
 CSRF_TRUSTED_ORIGINS = list(ENV.csrf_trusted_origins)
@@ -37,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "channels",
+    "axes",
     "trading",
     "dashboards",
 ]
@@ -50,7 +53,27 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "trading.middleware.RequestIdMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the 429 page
 ]
+
+# Login: django-axes counts failures per username and address (an unknown username is locked
+# out exactly like a real one: nothing tells them apart) and locks for AXES_COOLOFF_TIME.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+SESSION_COOKIE_AGE = 8 * 3600  # one shift
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_SAMESITE = "Strict"
+CSRF_COOKIE_SAMESITE = "Strict"
 
 ROOT_URLCONF = "atomic_ops.urls"
 WSGI_APPLICATION = None
@@ -92,7 +115,9 @@ STATIC_ROOT = ENV.var_dir / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 WHITENOISE_USE_FINDERS = True  # serve static/ straight from the source tree: no collectstatic step
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
 
 
 def _channel_layer_host(url: str) -> dict | str:

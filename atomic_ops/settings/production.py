@@ -11,6 +11,7 @@ if not ENV.allowed_hosts:
     raise ImproperlyConfigured("ALLOWED_HOSTS must list the console's host names in production")
 
 SECRET_KEY = ENV.secret_key
+PROFILE = "production"
 DEBUG = False
 ALLOWED_HOSTS = list(ENV.allowed_hosts)
 

@@ -31,27 +31,27 @@ def make_run(**overrides) -> BacktestRun:
 
 
 @pytest.mark.django_db
-def test_empty_overview_says_nothing_exists_yet(client):
-    response = client.get(reverse("overview"))
+def test_empty_overview_says_nothing_exists_yet(viewer_client):
+    response = viewer_client.get(reverse("overview"))
     assert response.status_code == 200
     body = response.content.decode()
     assert 'id="no-nodes"' in body and 'id="no-backtests"' in body
 
 
 @pytest.mark.django_db
-def test_overview_lists_nodes_and_runs(client):
+def test_overview_lists_nodes_and_runs(viewer_client):
     Node.objects.create(name="tokyo-1", trading_state=Node.TradingState.ACTIVE)
     run = make_run(label="nightly")
-    body = client.get(reverse("overview")).content.decode()
+    body = viewer_client.get(reverse("overview")).content.decode()
     assert "tokyo-1" in body and "ACTIVE" in body
     assert reverse("backtest-detail", args=[run.pk]) in body
     assert "nightly" in body and "00ff00ff00ff00ff" in body and "1,234" in body
 
 
 @pytest.mark.django_db
-def test_detail_shows_report_and_equity_svg(client):
+def test_detail_shows_report_and_equity_svg(viewer_client):
     run = make_run()
-    response = client.get(reverse("backtest-detail", args=[run.pk]))
+    response = viewer_client.get(reverse("backtest-detail", args=[run.pk]))
     assert response.status_code == 200
     body = response.content.decode()
     assert '<svg id="equity"' in body and "<polyline" in body
@@ -61,9 +61,9 @@ def test_detail_shows_report_and_equity_svg(client):
 
 
 @pytest.mark.django_db
-def test_missing_run_is_404_and_pages_refuse_writes(client):
-    assert client.get(reverse("backtest-detail", args=[999_999])).status_code == 404
-    assert client.post(reverse("overview")).status_code == 405
+def test_missing_run_is_404_and_pages_refuse_writes(viewer_client):
+    assert viewer_client.get(reverse("backtest-detail", args=[999_999])).status_code == 404
+    assert viewer_client.post(reverse("overview")).status_code == 405
 
 
 def test_equity_polyline_scales_into_the_box():

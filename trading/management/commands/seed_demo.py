@@ -3,9 +3,13 @@
 Creates the demo node (configs/node_demo.json: the skewed market maker on BTCUSDT against the
 simulated venue of the Procfile) unless it exists, and runs the headline market-making
 backtest over the recorded Binance BTCUSDT spot capture once (skipped when a run already
-exists or the data is absent).
+exists or the data is absent), and a local sign-in for the console: user "demo" in the admin
+role, with a random password written to var/demo-credentials.txt (owner-only). Not for
+production: with the production settings no user is created.
 """
 
+import os
+import secrets
 from pathlib import Path
 
 import orjson
@@ -30,6 +34,29 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         self._demo_node()
         self._demo_backtest()
+        self._demo_user()
+
+    def _demo_user(self) -> None:
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group
+
+        from trading.roles import ADMIN
+
+        credentials = Path(settings.ATOMIC_OPS["VAR_DIR"]) / "demo-credentials.txt"
+        if settings.PROFILE == "production":
+            self.stdout.write("demo: no demo user with the production settings")
+            return
+        users = get_user_model().objects
+        if users.filter(username="demo").exists():
+            self.stdout.write(f"demo: sign in as 'demo' (password in {credentials})")
+            return
+        password = secrets.token_urlsafe(12)
+        user = users.create_user(username="demo", password=password)
+        user.groups.add(Group.objects.get(name=ADMIN))
+        fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"console http://127.0.0.1:8000  username: demo  password: {password}\n")
+        self.stdout.write(f"demo: sign in as 'demo' with password {password} (also in {credentials})")
 
     def _demo_node(self) -> None:
         if Node.objects.filter(name="demo", active_config__isnull=False).exists():
