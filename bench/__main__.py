@@ -71,9 +71,20 @@ def hotpath(quick: bool) -> list[dict]:
     results.append({"name": "quote generation, Avellaneda-Stoikov", **summarize(samples)})
     samples, _ = kernels.quote("mm", batches=batches)
     results.append({"name": "quote generation, skewed MM", **summarize(samples)})
-    samples, _ = kernels.full_tick(batches=batches)
+    # The one figure with a target: five rounds a second apart, so that a burst of noise on
+    # this shared VM (neighbours, kdamond) moves one round, not the reported median of rounds.
+    rounds = [
+        kernels.full_tick(batches=batches)[0] for _ in range(5) if time.sleep(0 if quick else 1) is None
+    ]
+    round_medians = [round(float(np.median(r)), 1) for r in rounds]
     results.append(
-        {"name": "full tick (book + signals + trade + fill + quote)", "target_ns": 150, **summarize(samples)}
+        {
+            "name": "full tick (book + signals + trade + fill + quote)",
+            "target_ns": 150,
+            **summarize(np.concatenate(rounds)),
+            "median_ns": float(np.median(round_medians)),
+            "round_medians_ns": round_medians,
+        }
     )
     for r in results:
         r["command"] = "python -m bench --only hotpath"
@@ -121,13 +132,14 @@ def backtest(quick: bool) -> list[dict]:
                 else "",
             }
         )
-        warm, _ = run_json(
-            ["-m", "bench.backtest", "warm", "--repeat", str(repeat), "--runs", "3" if quick else "9"]
-        )
+        # a x1 run lasts ~20 ms: 31 of them so a burst of noise on this shared VM cannot move
+        # the median (x10 runs last ~0.15 s each)
+        runs = 3 if quick else (31 if repeat == 1 else 9)
+        warm, _ = run_json(["-m", "bench.backtest", "warm", "--repeat", str(repeat), "--runs", str(runs)])
         results.append(
             {
                 "name": f"backtest warm, BTCUSDT spot 2 days x{repeat}",
-                "command": f"python -m bench.backtest warm --repeat {repeat} --runs 9",
+                "command": f"python -m bench.backtest warm --repeat {repeat} --runs {runs}",
                 "median_l2_events_per_sec": round(warm["median_l2_events_per_sec"]),
                 "best_l2_events_per_sec": round(warm["best_l2_events_per_sec"]),
                 "median_events_per_sec": round(warm["median_events_per_sec"]),
