@@ -148,7 +148,12 @@ def _start_venue(echo: bool = False):
     return process, parent.recv()
 
 
-async def _submit_samples(port: int, signer, use_session_logon: bool, n: int) -> tuple[list[int], int]:
+async def _submit_samples(
+    port: int, signer, use_session_logon: bool, n: int, sweep_mb: int = 0
+) -> tuple[list[int], int]:
+    """Submit n orders one by one and time each. sweep_mb > 0: before each submit, write that
+    many MB of numpy memory and touch a proportional heap of Python dicts, as the node's other
+    work (frames, decoding, the engine, the journal) does between two orders."""
     from hotpath.types import JOURNAL_RECORD_DTYPE, OT_LIMIT_MAKER, REC_ORDER_SENT
     from trading.engine.gateway.binance import BinanceOrderGateway
     from trading.engine.venue_types import FeedInstrument
@@ -166,8 +171,14 @@ async def _submit_samples(port: int, signer, use_session_logon: bool, n: int) ->
     records[3] = (4, 0, 0, 1, 6_183_763, 1000, OT_LIMIT_MAKER, 0, 0, 0, 0, REC_ORDER_SENT, 0, 0, 0)
     clock = time.perf_counter_ns
     samples = []
+    sweep = np.ones(sweep_mb * 131_072) if sweep_mb else None
+    heap = [{"price": str(i), "qty": i} for i in range(sweep_mb * 5_000)]
     for k in range(n):
         records[3]["order_id"] = k + 1
+        if sweep is not None:
+            sweep += 1.0
+            for item in heap[::7]:
+                item["qty"] += 1
         t0 = clock()
         sent = gateway.submit(records)
         samples.append(clock() - t0)
@@ -234,6 +245,12 @@ def submit(quick: bool) -> list[dict]:
         for name, signer, logon in cases:
             samples, deferred = asyncio.run(_submit_samples(port, signer, logon, n))
             rows.append({"name": name, "deferred_sends": deferred, **_summary(samples[n // 10 :])})
+        signer = KeyedHmacSigner("bench" * 8)
+        for sweep_mb in (1, 4, 16):
+            cold_n = 200 if quick else 1_000
+            samples, deferred = asyncio.run(_submit_samples(port, signer, False, cold_n, sweep_mb))
+            rows.append({"name": f"submit one order, keyed HMAC, caches swept with {sweep_mb} MB before each",
+                         "deferred_sends": deferred, **_summary(samples[cold_n // 10 :])})  # fmt: skip
     finally:
         process.kill()
     process, port = _start_venue(echo=True)
