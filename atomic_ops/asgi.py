@@ -1,4 +1,6 @@
-"""ASGI entry point (daphne): HTTP through Django; websocket panels arrive with the console."""
+"""ASGI entry point (daphne): HTTP through Django; the console's websockets through Channels,
+only from the console's own origin (AllowedHostsOriginValidator) and with the session's user
+(AuthMiddlewareStack)."""
 
 import os
 
@@ -8,6 +10,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atomic_ops.settings.local")  # 
 
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402  (after Django is set up)
+from channels.auth import AuthMiddlewareStack  # noqa: E402  (after Django is set up)
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from trading.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

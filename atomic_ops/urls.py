@@ -8,6 +8,12 @@ from trading.auth_forms import ConsoleAuthenticationForm
 urlpatterns = [
     path("", trading_views.overview, name="overview"),
     path("backtests/<int:pk>/", trading_views.backtest_detail, name="backtest-detail"),
+    path("nodes/<slug:name>/", trading_views.node_live, name="node-live"),
+    path("nodes/<slug:name>/resume/", trading_views.resume_request, name="node-resume-request"),
+    path("approvals/<int:pk>/decide/", trading_views.approval_decide, name="approval-decide"),
+    path("audit/", trading_views.audit_list, name="audit-list"),
+    path("audit/export.csv", trading_views.audit_export, name="audit-export"),
+    path("audit/<int:seq>/", trading_views.audit_detail, name="audit-detail"),
     path(
         "login/",
         auth_views.LoginView.as_view(

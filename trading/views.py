@@ -1,14 +1,23 @@
 """Console pages: overview of nodes and backtests, backtest detail. Every page needs a signed-in
 user holding the page's view permission (a role: trading.roles)."""
 
-from django.contrib.auth.decorators import login_required, permission_required
-from django.http import Http404
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+import csv
+import json
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import Http404, HttpResponseBadRequest, HttpResponseForbidden, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from trading.audit import Actor, record_audit
 from trading.backtest.report import REPORT_KEYS
-from trading.models import BacktestRun
+from trading.forms.audit import AuditFilterForm
+from trading.models import ApprovalRequest, AuditEntry, BacktestRun, Node
+from trading.selectors.audit import AuditFilter, audit_entries, audit_page
 from trading.selectors.backtests import backtest_run_get, backtest_run_list, equity_polyline, node_list
+from trading.selectors.console import approvals_for, node_commands, node_get, node_instruments
+from trading.services.operations import OperationDenied, decide_approval, request_approval
 
 
 def _display(value):
@@ -45,3 +54,165 @@ def backtest_detail(request, pk: int):
         "trading/backtest_detail.html",
         {"run": run, "rows": rows, "extra": extra, "equity": equity_polyline(run.equity_curve)},
     )
+
+
+# ---------------------------------------------------------------------------- node console
+
+
+@require_GET
+@login_required
+@permission_required("trading.view_node", raise_exception=True)
+def node_live(request, name: str):
+    try:
+        node = node_get(name)
+    except Node.DoesNotExist as exc:
+        raise Http404("no such node") from exc
+    user = request.user
+    return render(
+        request,
+        "trading/node_live.html",
+        {
+            "node": node,
+            "instruments": node_instruments(node),
+            "commands": node_commands(node),
+            "approvals": approvals_for(node),
+            # a viewer gets no buttons at all (the socket and the services refuse them anyway)
+            "can": {
+                "kill": user.has_perm("trading.kill_node"),
+                "cancel_all": user.has_perm("trading.cancel_all_node"),
+                "reduce_only": user.has_perm("trading.reduce_only_node"),
+                "disconnect": user.has_perm("trading.disconnect_node"),
+                "request_resume": user.has_perm("trading.request_resume_node"),
+                "decide": user.has_perm("trading.decide_approvalrequest"),
+            },
+        },
+    )
+
+
+@require_POST
+@login_required
+def resume_request(request, name: str):
+    reason = request.POST.get("reason", "")
+    try:
+        approval = request_approval(Actor.from_request(request), "RESUME", name, reason=reason)
+    except OperationDenied as exc:
+        return HttpResponseForbidden(exc.reason)
+    except LookupError as exc:
+        raise Http404(str(exc)) from exc
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"resume requested (#{approval.pk}): a second user must approve it")
+    return redirect("node-live", name=name)
+
+
+@require_POST
+@login_required
+def approval_decide(request, pk: int):
+    approve = request.POST.get("decision") == "approve"
+    if request.POST.get("decision") not in ("approve", "reject"):
+        return HttpResponseBadRequest("decision must be approve or reject")
+    try:
+        approval = decide_approval(
+            Actor.from_request(request), pk, approve=approve, note=request.POST.get("note", "")
+        )
+    except OperationDenied as exc:
+        messages.error(request, f"refused: {exc.reason}")
+        approval = ApprovalRequest.objects.filter(pk=pk).first()
+    except LookupError as exc:
+        raise Http404(str(exc)) from exc
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        approval = ApprovalRequest.objects.filter(pk=pk).first()
+    else:
+        messages.success(request, f"request #{approval.pk} {approval.status.lower()}")
+    if approval is not None and approval.target_type == "node":
+        return redirect("node-live", name=approval.target_id)
+    return redirect("overview")
+
+
+# ---------------------------------------------------------------------------- audit trail
+
+CSV_FIELDS = ("seq", "at", "actor_username", "source_ip", "action", "target_type", "target_id",
+              "before", "after", "request_id", "prev_hash", "entry_hash")  # fmt: skip
+
+
+@require_GET
+@login_required
+@permission_required("trading.view_auditentry", raise_exception=True)
+def audit_list(request):
+    form = AuditFilterForm(request.GET or None)
+    entries, next_before = [], None
+    if not request.GET or form.is_valid():
+        flt = form.audit_filter() if request.GET else AuditFilter()
+        before = form.cleaned_data.get("before") if request.GET else None
+        entries, next_before = audit_page(flt, before)
+    query = request.GET.copy()
+    query.pop("before", None)
+    return render(
+        request,
+        "trading/audit_list.html",
+        {
+            "form": form,
+            "entries": entries,
+            "next_before": next_before,
+            "query": query.urlencode(),
+            "can_export": request.user.has_perm("trading.export_auditentry"),
+        },
+    )
+
+
+@require_GET
+@login_required
+@permission_required("trading.view_auditentry", raise_exception=True)
+def audit_detail(request, seq: int):
+    entry = AuditEntry.objects.filter(seq=seq).first()
+    if entry is None:
+        raise Http404("no such audit entry")
+    pretty = {
+        name: json.dumps(getattr(entry, name), indent=2, sort_keys=True) for name in ("before", "after")
+    }
+    return render(request, "trading/audit_detail.html", {"entry": entry, "pretty": pretty})
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@require_GET
+@login_required
+@permission_required("trading.export_auditentry", raise_exception=True)
+def audit_export(request):
+    form = AuditFilterForm(request.GET or None)
+    if request.GET and not form.is_valid():
+        return HttpResponseBadRequest("; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+    flt = form.audit_filter() if request.GET else AuditFilter()
+    record_audit(
+        Actor.from_request(request), "audit.export", "audit", "trail", after={"filter": request.GET.dict()}
+    )
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(CSV_FIELDS)
+        for entry in audit_entries(flt).iterator(chunk_size=2000):
+            values = []
+            for name in CSV_FIELDS:
+                value = getattr(entry, name)
+                if name in ("before", "after"):
+                    value = json.dumps(value, sort_keys=True)
+                elif name == "at":
+                    value = value.isoformat()
+                values.append(_csv_safe(value))
+            yield writer.writerow(values)
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
+    return response
+
+
+def _csv_safe(value) -> str:
+    """Text a spreadsheet will not run: a cell starting with = + - @ (or a tab / CR) is
+    prefixed with an apostrophe (CSV formula injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

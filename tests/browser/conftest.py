@@ -16,10 +16,11 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
 @pytest.fixture
-def browser(django_db_setup, live_server, monkeypatch):  # the server stops before the database goes
-    """One browser per test, started after the database and the server are up (and stopped
-    before they go): Playwright's sync API keeps an event loop on this thread, and the ORM calls
-    a test makes between browser steps are plain synchronous calls Django would otherwise refuse."""
+def browser(django_db_setup, monkeypatch):
+    """One browser per test, started after the database is up (and stopped before it goes):
+    Playwright's sync API keeps an event loop on this thread, and the ORM calls a test makes
+    between browser steps are plain synchronous calls Django would otherwise refuse. Tests on
+    Django's live server request `live_server` before `page`, so it stops after the browser."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
     from playwright.sync_api import sync_playwright
@@ -37,21 +38,42 @@ def browser(django_db_setup, live_server, monkeypatch):  # the server stops befo
 
 
 @pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
+def new_page(browser):
+    """new_page() -> a page in a fresh browser context (its own cookies: one user each)."""
+    contexts = []
+
+    def make():
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
 
 
 @pytest.fixture
-def screenshot(page):
+def page(new_page):
+    return new_page()
+
+
+@pytest.fixture
+def screenshot():
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    def take(name: str) -> Path:
+    def take(page, name: str) -> Path:
         path = SCREENSHOTS / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
         return path
 
     return take
+
+
+def sign_in(page, base_url: str, username: str, password: str) -> None:
+    page.goto(f"{base_url}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("#sign-in")
+    page.wait_for_url(f"{base_url}/")

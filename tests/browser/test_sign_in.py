@@ -13,7 +13,7 @@ def test_sign_in_see_the_overview_and_sign_out(live_server, page, make_user, scr
     user = make_user("viewer")
     page.goto(f"{live_server.url}/")
     assert page.url == f"{live_server.url}/login/?next=/", "the console needs a signed-in user"
-    screenshot("login")
+    screenshot(page, "login")
     page.fill("input[name=username]", user.username)
     page.fill("input[name=password]", "not-the-password")
     page.click("#sign-in")
@@ -24,7 +24,7 @@ def test_sign_in_see_the_overview_and_sign_out(live_server, page, make_user, scr
     page.wait_for_url(f"{live_server.url}/")
     assert page.locator("#signed-in-as").inner_text() == user.username
     assert page.locator("h1", has_text="Nodes").is_visible()
-    screenshot("overview")
+    screenshot(page, "overview")
     page.click("#logout")
     page.wait_for_url(f"{live_server.url}/login/")
     page.goto(f"{live_server.url}/")
@@ -43,4 +43,4 @@ def test_repeated_failures_lock_the_sign_in(live_server, page, make_user, screen
     page.fill("input[name=password]", PASSWORD)
     page.click("#sign-in")
     assert page.locator("#locked-out").is_visible(), "locked even with the right password"
-    screenshot("locked-out")
+    screenshot(page, "locked-out")

@@ -60,10 +60,12 @@ class Processes:
     logs: Path
     children: list[subprocess.Popen] = field(default_factory=list)
 
-    def spawn(self, name: str, *args: str) -> subprocess.Popen:
+    def spawn(
+        self, name: str, *args: str, program: tuple[str, ...] = (sys.executable, "manage.py")
+    ) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the child
         child = subprocess.Popen(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [*program, *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
         child._log_handle = log  # type: ignore[attr-defined]
         self.children.append(child)
@@ -84,6 +86,20 @@ class Processes:
                 child.kill()
                 child.wait()
             child._log_handle.close()  # type: ignore[attr-defined]
+
+
+def start_web(procs: Processes, port: int | None = None) -> int:
+    """The console as `make run` serves it (daphne, atomic_ops.asgi), on a free port."""
+    port = port or free_port()
+    daphne = str(Path(sys.executable).with_name("daphne"))
+    procs.spawn("web", "-b", "127.0.0.1", "-p", str(port), "atomic_ops.asgi:application", program=(daphne,))
+    wait_for(lambda: port_open(port), 60, f"the console on port {port}\n{procs.log('web')}")
+    return port
+
+
+def start_panel_relay(procs: Processes) -> None:
+    procs.spawn("panels", "panelrelay")
+    wait_for(lambda: "forwarding" in procs.log("panels"), 60, f"the panel relay\n{procs.log('panels')}")
 
 
 def start_simvenue(

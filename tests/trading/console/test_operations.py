@@ -7,7 +7,6 @@ behind it is left out (the end-to-end console tests drive a real node)."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 import uuid
 
@@ -18,8 +17,9 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
+from tests.trading.console.standin import StandInNode
 from trading.audit import Actor, verify_chain
-from trading.engine.control import ControlListener, ack_stream, control_stream
+from trading.engine.control import ack_stream, control_stream
 from trading.models import ApprovalRequest, AuditEntry, Node, NodeCommand
 from trading.roles import OPERATOR, RISK_MANAGER, VIEWER
 from trading.services.operations import (
@@ -32,41 +32,6 @@ from trading.services.operations import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit must really run
-
-STATE_AFTER = {"KILL": 2, "REDUCE_ONLY": 1, "RESUME": 0}
-
-
-class StandInNode:
-    """Acknowledges every command on the node's control stream like a node would."""
-
-    def __init__(self, redis_url: str, name: str):
-        self.name = name
-        self.state = 2
-        self.received: list[tuple[str, str]] = []  # (command, operator)
-        self.listener = ControlListener(redis_url, name)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> StandInNode:
-        self.listener.start()
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        seq = 100
-        while not self._stop.is_set():
-            for command in self.listener.poll():
-                seq += 1
-                self.received.append((command.command, command.operator))
-                if command.accepted:
-                    self.state = STATE_AFTER.get(command.command, self.state)
-                self.listener.ack(command, accepted=command.accepted, trading_state=self.state, seq=seq)
-            time.sleep(0.002)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.listener.stop()
 
 
 @pytest.fixture

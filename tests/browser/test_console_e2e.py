@@ -1,0 +1,91 @@
+"""The console against the real stack, in a real browser: simulated venue + node + console
+server (daphne) + panel relay + PostgreSQL + Redis, all real processes."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.browser.conftest import sign_in
+from tests.conftest import PASSWORD
+from tests.integration.harness import (
+    node_document,
+    start_node,
+    start_panel_relay,
+    start_simvenue,
+    start_web,
+    venue_open_orders,
+    wait_for,
+)
+from trading.models import AuditEntry
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def stack(procs, spot_btc_files, var_dir, node_name, tmp_path):
+    venue = start_simvenue(procs, list(spot_btc_files), speed="20")
+    node = start_node(procs, var_dir, node_document(node_name, venue), tmp_path / "node.json")
+    web = start_web(procs)
+    start_panel_relay(procs)
+    node.wait_trading(timeout=120)
+    wait_for(lambda: venue_open_orders(venue), 60, "quotes resting at the venue")
+    return {"venue": venue, "node": node, "base": f"http://127.0.0.1:{web}", "name": node_name}
+
+
+def ladder_text(page) -> str:
+    return page.locator("#ladder tbody").inner_text()
+
+
+def test_stop_all_from_the_browser_halts_the_node_and_empties_the_venue(
+    stack, new_page, make_user, screenshot
+):
+    operator, viewer = make_user("operator"), make_user("viewer")
+    base, name, venue = stack["base"], stack["name"], stack["venue"]
+
+    page = new_page()
+    sign_in(page, base, operator.username, PASSWORD)
+    page.goto(f"{base}/nodes/{name}/")
+    page.wait_for_function("document.getElementById('connection').textContent === 'live'")
+    page.wait_for_function("document.querySelectorAll('#ladder tbody tr').length >= 10")
+    first_seq = int(page.locator("#seq").inner_text())
+    before = ladder_text(page)
+    page.wait_for_function(f"Number(document.getElementById('seq').textContent) > {first_seq}")
+    wait_for(lambda: ladder_text(page) != before, 20, "the live book to update")
+    assert page.locator("#trading-state").inner_text() == "ACTIVE"
+    screenshot(page, "node-live-operator")
+
+    page.on("dialog", lambda dialog: dialog.accept())  # the confirmation
+    clicked = time.monotonic()
+    page.click("#stop-all")
+    wait_for(
+        lambda: venue_open_orders(venue) == [], 5, "every open order cancelled at the venue", interval=0.02
+    )
+    cancelled_after = time.monotonic() - clicked
+    assert cancelled_after <= 1.0, f"orders cancelled {cancelled_after:.3f} s after the click"
+    page.wait_for_function("document.getElementById('command-result').dataset.status === 'ACCEPTED'")
+    page.wait_for_function("document.getElementById('trading-state').textContent === 'HALTED'")
+    assert stack["node"].health()["trading_state"] == 2
+    kill = AuditEntry.objects.get(action="node.kill")
+    assert kill.actor_id == operator.pk and kill.source_ip == "127.0.0.1"
+    screenshot(page, "node-live-halted")
+    time.sleep(1.0)
+    assert venue_open_orders(venue) == [], "HALTED: nothing is quoted again"
+
+    watcher = new_page()
+    sign_in(watcher, base, viewer.username, PASSWORD)
+    watcher.goto(f"{base}/nodes/{name}/")
+    watcher.wait_for_function("document.getElementById('connection').textContent === 'live'")
+    assert watcher.locator("#stop-all").count() == 0 and watcher.locator("#actions button").count() == 0
+    reply = watcher.evaluate(
+        """(node) => new Promise((resolve) => {
+            const ws = new WebSocket(`ws://${location.host}/ws/nodes/${node}/`);
+            ws.onopen = () => ws.send(JSON.stringify({action: "command", command: "KILL"}));
+            ws.onmessage = (e) => { const m = JSON.parse(e.data); if (m.type === "refused") resolve(m); };
+        })""",
+        name,
+    )
+    assert reply["reason"] == "missing permission trading.kill_node"
+    assert AuditEntry.objects.filter(action="node.kill.denied", actor_id=viewer.pk).count() == 1
+    screenshot(watcher, "node-live-viewer")

@@ -1,0 +1,199 @@
+"""The console's node websocket, through the real console server (daphne) on loopback, with
+real session cookies, the real Redis channel layer and panel relay, and a stand-in node."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import orjson
+import pytest
+import redis
+from django.contrib.auth.models import Group
+from django.test import Client
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from tests.integration.harness import Processes, start_panel_relay, start_web, wait_for
+from tests.trading.console.standin import StandInNode
+from trading.audit import verify_chain
+from trading.engine.control import ack_stream, control_stream
+from trading.models import AuditEntry, Node
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def web(e2e_env, tmp_path_factory):
+    """One console server and panel relay for the module (each test makes its own node)."""
+    processes = Processes(env=e2e_env, logs=tmp_path_factory.mktemp("web"))
+    try:
+        port = start_web(processes)
+        start_panel_relay(processes)
+        yield port
+    finally:
+        processes.stop_all()
+
+
+@pytest.fixture
+def node(redis_url):
+    name = f"ws-{uuid.uuid4().hex[:10]}"
+    Node.objects.create(name=name, trading_state=Node.TradingState.ACTIVE)
+    stand_in = StandInNode(redis_url, name).start()
+    yield stand_in
+    stand_in.stop()
+    client = redis.Redis.from_url(redis_url)
+    client.delete(control_stream(name), ack_stream(name), f"atomic:node:{name}:panel:last")
+    client.close()
+
+
+@pytest.fixture
+def redis_url():
+    from django.conf import settings
+
+    return settings.ATOMIC_OPS["REDIS_URL"]
+
+
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+def open_socket(port: int, node: str, session: str | None, origin: str | None = None):
+    headers = {"Origin": origin or f"http://127.0.0.1:{port}"}
+    if session:
+        headers["Cookie"] = f"sessionid={session}"
+    return connect(f"ws://127.0.0.1:{port}/ws/nodes/{node}/", additional_headers=headers, open_timeout=10)
+
+
+def ask(ws, message) -> dict:
+    ws.send(message if isinstance(message, (str, bytes)) else json.dumps(message))
+    while True:
+        reply = json.loads(ws.recv(timeout=10))
+        if reply["type"] not in ("snapshot", "delta"):
+            return reply
+
+
+def test_no_session_or_no_role_or_no_node_gets_no_socket(web, node, make_user):
+    with pytest.raises(InvalidStatus) as refused:
+        open_socket(web, node.name, None)
+    assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus):
+        open_socket(web, node.name, session_cookie(make_user(None)))
+    with pytest.raises(InvalidStatus):
+        open_socket(web, "no-such-node", session_cookie(make_user("viewer")))
+
+
+def test_a_socket_from_another_origin_is_rejected(web, node, make_user):
+    cookie = session_cookie(make_user("operator"))
+    for origin in ("http://evil.example", "null", f"http://127.0.0.1.evil.example:{web}"):
+        with pytest.raises(InvalidStatus) as refused:
+            open_socket(web, node.name, cookie, origin=origin)
+        assert refused.value.response.status_code == 403
+    with open_socket(web, node.name, cookie) as ws:
+        assert ask(ws, {"action": "ping"}) == {"type": "pong"}
+
+
+def test_a_viewer_kill_over_the_socket_is_refused_and_audited(web, node, make_user):
+    viewer = make_user("viewer")
+    with open_socket(web, node.name, session_cookie(viewer)) as ws:
+        reply = ask(ws, {"action": "command", "command": "KILL"})
+    assert reply == {"type": "refused", "command": "KILL", "reason": "missing permission trading.kill_node"}
+    (entry,) = AuditEntry.objects.all()
+    assert (entry.action, entry.actor_id, entry.source_ip) == ("node.kill.denied", viewer.pk, "127.0.0.1")
+    assert entry.request_id.startswith("ws-")
+    time.sleep(0.2)
+    assert node.received == []
+
+
+def test_an_operator_kill_over_the_socket_reaches_the_node(web, node, make_user):
+    operator = make_user("operator")
+    with open_socket(web, node.name, session_cookie(operator)) as ws:
+        reply = ask(ws, {"action": "command", "command": "KILL"})
+    assert reply["type"] == "command_result" and reply["status"] == "ACCEPTED" and reply["trading_state"] == 2
+    assert node.received == [("KILL", operator.username)]
+    assert [e.action for e in AuditEntry.objects.order_by("seq")] == ["node.kill", "node.kill.ack"]
+    assert verify_chain().ok
+
+
+def test_signing_out_or_a_demotion_takes_the_powers_of_an_open_socket(web, node, make_user):
+    operator = make_user("operator")
+    browser = Client()
+    browser.force_login(operator)
+    with open_socket(web, node.name, browser.cookies["sessionid"].value) as ws:
+        assert ask(ws, {"action": "command", "command": "CANCEL_ALL"})["status"] == "ACCEPTED"
+        browser.logout()  # in another tab
+        reply = ask(ws, {"action": "command", "command": "KILL"})
+        assert reply["type"] == "refused" and reply["reason"] == "not signed in as an active user"
+    demoted = make_user("operator")
+    with open_socket(web, node.name, session_cookie(demoted)) as ws:
+        demoted.groups.remove(Group.objects.get(name="operator"))
+        demoted.groups.add(Group.objects.get(name="viewer"))
+        reply = ask(ws, {"action": "command", "command": "KILL"})
+        assert reply["type"] == "refused" and "missing permission" in reply["reason"]
+    assert node.received == [("CANCEL_ALL", operator.username)]
+    assert [e.action for e in AuditEntry.objects.order_by("seq")][-2:] == [
+        "node.kill.denied",
+        "node.kill.denied",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        (b"\x00\x01", "text frames only"),
+        ("not json", "not JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"action": "shutdown"}', "unknown action"),
+        ('{"action": "command", "command": 5}', "command must be a short string"),
+        ('{"action": "command", "command": "' + "K" * 100 + '"}', "command must be a short string"),
+        ('{"action": "command", "command": "RESUME"}', "needs a second user"),
+        ('{"action": "command", "command": "kill; DROP TABLE"}', "unknown node command"),
+        ('{"action": "ping", "pad": "' + "x" * 5000 + '"}', "message over 4096 bytes"),
+        ('{"action": "command", "command": NaN}', "not JSON"),
+    ],
+)
+def test_malformed_and_hostile_messages_get_an_error_and_change_nothing(
+    web, node, make_user, message, reason
+):
+    with open_socket(web, node.name, session_cookie(make_user("operator"))) as ws:
+        reply = ask(ws, message)
+        assert reply["type"] == "error" and reason in reply["reason"]
+        assert ask(ws, {"action": "ping"}) == {"type": "pong"}, "the socket stays usable"
+    assert node.received == [] and not AuditEntry.objects.exists()
+
+
+def test_commands_are_rate_limited_per_socket(web, node, make_user):
+    with open_socket(web, node.name, session_cookie(make_user("operator"))) as ws:
+        replies = [ask(ws, {"action": "command", "command": "CANCEL_ALL"}) for _ in range(11)]
+    assert [r["type"] for r in replies[:10]] == ["command_result"] * 10
+    assert replies[10] == {"type": "error", "reason": "too many commands: slow down"}
+    assert len(node.received) == 10
+
+
+def test_panels_arrive_as_a_snapshot_then_deltas(web, node, make_user, redis_url):
+    publisher = redis.Redis.from_url(redis_url)
+    channel = f"atomic:node:{node.name}:panel"
+    first = {"node": node.name, "seq": 10, "trading_state": 0, "stats": {"orders": 1}, "instruments": []}
+    publisher.publish(channel, orjson.dumps(first))
+    wait_for(
+        lambda: publisher.get(f"{channel}:last") is not None, 10, "the relay to keep the newest snapshot"
+    )
+    with open_socket(web, node.name, session_cookie(make_user("viewer"))) as ws:
+        snapshot = json.loads(ws.recv(timeout=10))
+        assert snapshot == {"type": "snapshot", "seq": 10, "panel": first}, "the newest one, on connect"
+        publisher.publish(channel, orjson.dumps({**first, "seq": 11, "stats": {"orders": 2}}))
+        delta = json.loads(ws.recv(timeout=10))
+        assert delta == {"type": "delta", "seq": 11, "changed": {"seq": 11, "stats": {"orders": 2}}}
+        for junk in (b"not json", b"[]", b'{"seq": "x"}'):
+            publisher.publish(channel, junk)  # the relay drops what is not a snapshot
+        publisher.publish(
+            channel, orjson.dumps({**first, "seq": 12, "trading_state": 2, "stats": {"orders": 2}})
+        )
+        delta = json.loads(ws.recv(timeout=10))
+        assert delta["seq"] == 12 and delta["changed"] == {"seq": 12, "trading_state": 2}
+    with open_socket(web, node.name, session_cookie(make_user("viewer"))) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "snapshot", "a reconnect starts from a snapshot"
+    publisher.close()

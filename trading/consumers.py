@@ -1,0 +1,185 @@
+"""The console's websocket for one node: live panels out, operator commands in.
+
+    ws://HOST/ws/nodes/<node>/
+
+Behind AllowedHostsOriginValidator (a page of another origin cannot open it) and
+AuthMiddlewareStack (the session cookie says who is there). Connect needs a signed-in user with
+trading.view_node. Every command message is judged again, on a fresh copy of the user and of
+the session: a user who signed out elsewhere, or was demoted or deactivated since connecting,
+has no powers left, and the refusal is audited like any other (trading.services.operations).
+
+Client -> server: {"action": "command", "command": "KILL" | "CANCEL_ALL" | "REDUCE_ONLY" |
+"DISCONNECT"} or {"action": "ping"}. Server -> client: {"type": "snapshot", "seq", "panel"},
+{"type": "delta", "seq", "changed"}, {"type": "command_result", ...}, {"type": "refused",
+"reason"}, {"type": "error", "reason"}, {"type": "pong"}.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import orjson
+import redis.asyncio as aioredis
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from dashboards.panels import LAST_KEY, panel_delta, panel_group
+from trading.audit import Actor, normalise_ip
+
+MAX_MESSAGE_BYTES = 4096
+COMMANDS_PER_10S = 10
+SESSION_RECHECK_S = 5.0
+CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_NO_NODE = 4401, 4403, 4404
+
+
+class NodeConsoleConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.node = self.scope["url_route"]["kwargs"]["node"]
+        self.user = self.scope.get("user")
+        self.session_key = getattr(self.scope.get("session"), "session_key", None)
+        self.previous: dict | None = None
+        self.command_times: list[float] = []
+        self.checked_at = 0.0
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        allowed, exists = await database_sync_to_async(self._may_view)()
+        if not allowed:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        if not exists:
+            await self.close(code=CLOSE_NO_NODE)
+            return
+        await self.channel_layer.group_add(panel_group(self.node), self.channel_name)
+        await self.accept()
+        self.checked_at = time.monotonic()
+        await self._send_newest()
+
+    async def disconnect(self, code) -> None:
+        if getattr(self, "node", None) and self.channel_layer is not None:
+            await self.channel_layer.group_discard(panel_group(self.node), self.channel_name)
+
+    # ------------------------------------------------------------------ panels out
+
+    async def _send_newest(self) -> None:
+        client = aioredis.Redis.from_url(settings.ATOMIC_OPS["REDIS_URL"])
+        try:
+            raw = await client.get(LAST_KEY.format(node=self.node))
+        finally:
+            await client.aclose()
+        if raw is not None:
+            await self._frame(raw)
+
+    async def panel_frame(self, event) -> None:
+        """One snapshot from the relay (the group message type "panel.frame")."""
+        if time.monotonic() - self.checked_at > SESSION_RECHECK_S:
+            self.checked_at = time.monotonic()
+            if not await database_sync_to_async(self._still_allowed)("trading.view_node"):
+                await self.close(code=CLOSE_FORBIDDEN)
+                return
+        await self._frame(event["raw"])
+
+    async def _frame(self, raw: str | bytes) -> None:
+        snapshot = orjson.loads(raw)
+        if self.previous is None:
+            message = {"type": "snapshot", "seq": snapshot.get("seq"), "panel": snapshot}
+        else:
+            message = {
+                "type": "delta",
+                "seq": snapshot.get("seq"),
+                "changed": panel_delta(self.previous, snapshot),
+            }
+        self.previous = snapshot
+        await self.send(text_data=orjson.dumps(message).decode())
+
+    # ------------------------------------------------------------------ commands in
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        if bytes_data is not None or text_data is None:
+            return await self._reply({"type": "error", "reason": "text frames only"})
+        if len(text_data) > MAX_MESSAGE_BYTES:
+            return await self._reply({"type": "error", "reason": f"message over {MAX_MESSAGE_BYTES} bytes"})
+        try:
+            message = orjson.loads(text_data)
+        except orjson.JSONDecodeError:
+            return await self._reply({"type": "error", "reason": "not JSON"})
+        if type(message) is not dict:
+            return await self._reply({"type": "error", "reason": "expected a JSON object"})
+        action = message.get("action")
+        if action == "ping":
+            return await self._reply({"type": "pong"})
+        if action != "command":
+            return await self._reply({"type": "error", "reason": "unknown action"})
+        command = message.get("command")
+        if type(command) is not str or len(command) > 32:
+            return await self._reply({"type": "error", "reason": "command must be a short string"})
+        now = time.monotonic()
+        self.command_times = [t for t in self.command_times if now - t < 10.0]
+        if len(self.command_times) >= COMMANDS_PER_10S:
+            return await self._reply({"type": "error", "reason": "too many commands: slow down"})
+        self.command_times.append(now)
+        await self._reply(await database_sync_to_async(self._command)(command))
+
+    async def _reply(self, message: dict) -> None:
+        await self.send(text_data=orjson.dumps(message).decode())
+
+    # ------------------------------------------------------------------ database side (threads)
+
+    def _may_view(self) -> tuple[bool, bool]:
+        from trading.models import Node
+
+        if not self._still_allowed("trading.view_node"):
+            return False, False
+        return True, Node.objects.filter(name=self.node).exists()
+
+    def _fresh_user(self):
+        """The socket's user as the database has it now, or None if signed out or deactivated."""
+        from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+        from django.contrib.sessions.backends.db import SessionStore
+        from django.utils.crypto import constant_time_compare
+
+        if not self.session_key:
+            return None
+        data = SessionStore(session_key=self.session_key).load()  # {} when gone or expired
+        if str(data.get(SESSION_KEY)) != str(self.user.pk):
+            return None
+        user = get_user_model().objects.filter(pk=self.user.pk, is_active=True).first()
+        if user is None or not constant_time_compare(
+            data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
+        ):  # a password change ends every session
+            return None
+        return user
+
+    def _still_allowed(self, permission: str) -> bool:
+        user = self._fresh_user()
+        return user is not None and user.has_perm(permission)
+
+    def _actor(self, user) -> Actor:
+        client = self.scope.get("client") or (None, None)
+        return Actor(
+            user=user,
+            username=user.get_username() if user is not None else self.user.get_username(),
+            source_ip=normalise_ip(client[0]),
+            request_id=f"ws-{uuid.uuid4().hex}",
+        )
+
+    def _command(self, command: str) -> dict:
+        from trading.services.operations import OperationDenied, issue_node_command
+
+        actor = self._actor(self._fresh_user())  # user None: signed out, refused and audited
+        try:
+            row = issue_node_command(actor, self.node, command)
+        except OperationDenied as exc:
+            return {"type": "refused", "command": command, "reason": exc.reason}
+        except (ValueError, LookupError) as exc:
+            return {"type": "error", "command": command, "reason": str(exc)}
+        return {
+            "type": "command_result",
+            "command": command,
+            "status": row.status,
+            "trading_state": row.ack_trading_state,
+            "seq": row.ack_seq,
+            "detail": row.detail,
+        }
