@@ -172,12 +172,19 @@ def node(quick: bool) -> list[dict]:
     return run_node(quick)
 
 
+def console(quick: bool) -> list[dict]:
+    from bench.console import console as run_console
+
+    return run_console(quick)
+
+
 SUITES = {
     "hotpath": hotpath,
     "backtest": backtest,
     "journal": journal,
     "node_clients": node_clients,
     "node": node,
+    "console": console,
 }
 
 

@@ -3,7 +3,16 @@ from django.contrib import admin
 
 from trading.backtest.config import ConfigError
 from trading.engine.config import parse_node_config
-from trading.models import BacktestRun, Node, NodeConfigVersion
+from trading.models import (
+    ApprovalRequest,
+    AuditEntry,
+    BacktestRun,
+    Fill,
+    Node,
+    NodeCommand,
+    NodeConfigVersion,
+    Order,
+)
 from trading.services.nodes import node_config_activate
 
 
@@ -88,3 +97,46 @@ class BacktestRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written only by the node, the journal sink or the console's services: the admin
+    shows them and never adds, edits or deletes one (for AuditEntry the database refuses too)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ("seq", "at", "actor_username", "source_ip", "action", "target_type", "target_id")
+    list_filter = ("action",)
+    search_fields = ("actor_username", "target_id", "request_id")
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(ReadOnlyAdmin):
+    list_display = ("id", "action", "target_id", "requested_by", "status", "decided_by", "expires_at")
+    list_filter = ("status", "action")
+
+
+@admin.register(NodeCommand)
+class NodeCommandAdmin(ReadOnlyAdmin):
+    list_display = ("issued_at", "node", "command", "issued_by_username", "status", "ack_seq")
+    list_filter = ("status", "command")
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdmin):
+    list_display = [f.name for f in Order._meta.concrete_fields][:8]
+
+
+@admin.register(Fill)
+class FillAdmin(ReadOnlyAdmin):
+    list_display = [f.name for f in Fill._meta.concrete_fields][:8]

@@ -13,10 +13,12 @@ from django.views.decorators.http import require_GET, require_POST
 from trading.audit import Actor, record_audit
 from trading.backtest.report import REPORT_KEYS
 from trading.forms.audit import AuditFilterForm
-from trading.models import ApprovalRequest, AuditEntry, BacktestRun, Node
+from trading.forms.events import EventFilterForm
+from trading.models import ApprovalRequest, AuditEntry, BacktestRun, Event, Node
 from trading.selectors.audit import AuditFilter, audit_entries, audit_page
 from trading.selectors.backtests import backtest_run_get, backtest_run_list, equity_polyline, node_list
 from trading.selectors.console import approvals_for, node_commands, node_get, node_instruments
+from trading.selectors.events import event_get, event_page
 from trading.services.operations import OperationDenied, decide_approval, request_approval
 
 
@@ -216,3 +218,47 @@ def _csv_safe(value) -> str:
     prefixed with an apostrophe (CSV formula injection)."""
     text = "" if value is None else str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+# ---------------------------------------------------------------------------- event log
+
+
+@require_GET
+@login_required
+@permission_required("trading.view_event", raise_exception=True)
+def event_list(request):
+    params = request.GET.copy()
+    if "node" not in params:
+        first = Node.objects.order_by("name").values_list("name", flat=True).first()
+        if first is not None:
+            params["node"] = first
+    form = EventFilterForm(params)
+    rows, next_before, durable = [], None, 0
+    if form.is_valid():
+        rows, next_before, durable = event_page(form.event_filter(), form.cleaned_data.get("before"))
+    query = params.copy()
+    query.pop("before", None)
+    return render(
+        request,
+        "trading/event_list.html",
+        {
+            "form": form,
+            "events": rows,
+            "next_before": next_before,
+            "durable": durable,
+            "query": query.urlencode(),
+            "node": form.cleaned_data.get("node") if form.is_valid() else None,
+        },  # fmt: skip
+    )
+
+
+@require_GET
+@login_required
+@permission_required("trading.view_event", raise_exception=True)
+def event_detail(request, name: str, seq: int):
+    node = Node.objects.filter(name=name).first()
+    event = event_get(node, seq) if node is not None else None
+    if event is None:
+        raise Http404("no such durable event")
+    fields = [(f.name, getattr(event, f.attname)) for f in Event._meta.concrete_fields if f.name != "node"]
+    return render(request, "trading/event_detail.html", {"node": node, "event": event, "fields": fields})
