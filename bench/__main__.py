@@ -178,6 +178,12 @@ def console(quick: bool) -> list[dict]:
     return run_console(quick)
 
 
+def viewers(quick: bool) -> list[dict]:
+    from bench.viewers import viewers_suite
+
+    return viewers_suite(quick)
+
+
 SUITES = {
     "hotpath": hotpath,
     "backtest": backtest,
@@ -185,6 +191,7 @@ SUITES = {
     "node_clients": node_clients,
     "node": node,
     "console": console,
+    "viewers": viewers,
 }
 
 

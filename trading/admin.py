@@ -1,6 +1,8 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 
+from trading.audit import Actor
 from trading.backtest.config import ConfigError
 from trading.engine.config import parse_node_config
 from trading.models import (
@@ -13,7 +15,9 @@ from trading.models import (
     NodeConfigVersion,
     Order,
 )
+from trading.services.config_changes import propose_node_config
 from trading.services.nodes import node_config_activate
+from trading.services.operations import OperationDenied
 
 
 @admin.register(Node)
@@ -69,13 +73,33 @@ class NodeConfigVersionAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
+        """Activation goes through the console's service: audited, the node told to reload, and a
+        document that raises a risk limit becomes an approval request for a second user."""
         data = form.cleaned_data
-        _, version, _ = node_config_activate(
-            node_name=obj.node.name,
-            document=data["document"],
-            comment=data.get("comment", ""),
-            activate=bool(data.get("activate")),
-        )
+        if data.get("activate"):
+            try:
+                proposal = propose_node_config(
+                    Actor.from_request(request),
+                    obj.node.name,
+                    data["document"],
+                    comment=data.get("comment", ""),
+                )
+            except OperationDenied as exc:
+                raise PermissionDenied(exc.reason) from exc
+            version = proposal.version
+            if proposal.approval is not None:
+                messages.warning(
+                    request,
+                    f"stored as version {version.version} but NOT active: it raises "
+                    f"{', '.join(proposal.raised)}; approval request #{proposal.approval.pk} needs a second user",
+                )
+        else:
+            _, version, _ = node_config_activate(
+                node_name=obj.node.name,
+                document=data["document"],
+                comment=data.get("comment", ""),
+                activate=False,
+            )
         # the admin logs and redirects to the stored row (an identical document is the same row)
         obj.pk, obj.version, obj.document, obj.created_at = (
             version.pk,

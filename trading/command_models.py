@@ -33,6 +33,9 @@ class NodeCommand(models.Model):
     approval = models.ForeignKey(
         "trading.ApprovalRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="commands"
     )
+    config_version = models.BigIntegerField(
+        null=True, blank=True, help_text="RELOAD_CONFIG: the version to load"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     acked_at = models.DateTimeField(null=True, blank=True)
     ack_trading_state = models.SmallIntegerField(null=True, blank=True)

@@ -89,3 +89,45 @@ def test_stop_all_from_the_browser_halts_the_node_and_empties_the_venue(
     assert reply["reason"] == "missing permission trading.kill_node"
     assert AuditEntry.objects.filter(action="node.kill.denied", actor_id=viewer.pk).count() == 1
     screenshot(watcher, "node-live-viewer")
+
+
+def test_resume_needs_a_second_user_in_the_browser(stack, new_page, make_user, screenshot):
+    requester, approver = make_user("risk manager"), make_user("risk manager")
+    base, name = stack["base"], stack["name"]
+    halted_by = make_user("operator")
+    from trading.audit import Actor
+    from trading.services.operations import issue_node_command
+
+    issue_node_command(Actor(user=halted_by, username=halted_by.username), name, "KILL")
+    wait_for(lambda: stack["node"].health()["trading_state"] == 2, 10, "the node HALTED")
+
+    page = new_page()
+    sign_in(page, base, requester.username, PASSWORD)
+    page.goto(f"{base}/nodes/{name}/")
+    page.fill("#resume-form input[name=reason]", "venue checked")
+    page.click("#request-resume")
+    page.wait_for_selector("#approvals tr[data-approval] .status")
+    pk = int(page.locator("#approvals tr[data-approval]").first.get_attribute("data-approval"))
+    assert page.locator(f'tr[data-approval="{pk}"] button.approve').count() == 0, (
+        "no button for one's own request"
+    )
+    # forcing it anyway, with a valid CSRF token, is refused by the server (and audited)
+    page.evaluate(
+        """(pk) => fetch(`/approvals/${pk}/decide/`, {method: "POST", body: new URLSearchParams({
+              csrfmiddlewaretoken: document.querySelector("#resume-form [name=csrfmiddlewaretoken]").value,
+              decision: "approve"}), redirect: "manual"})""",
+        pk,
+    )
+    page.reload()
+    assert "the requester cannot decide their own request" in page.locator(".messages").inner_text()
+    assert page.locator(f'tr[data-approval="{pk}"] .status').inner_text() == "PENDING"
+    assert stack["node"].health()["trading_state"] == 2, "still halted"
+
+    second = new_page()
+    sign_in(second, base, approver.username, PASSWORD)
+    second.goto(f"{base}/nodes/{name}/")
+    second.click(f'tr[data-approval="{pk}"] button.approve')
+    second.wait_for_selector(f'tr[data-approval="{pk}"] .status:text("APPROVED")')
+    wait_for(lambda: stack["node"].health()["trading_state"] == 0, 10, "the node ACTIVE again")
+    second.wait_for_function("document.getElementById('trading-state').textContent === 'ACTIVE'")
+    screenshot(second, "node-live-resumed")

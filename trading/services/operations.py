@@ -64,7 +64,8 @@ def _fresh_user(actor: Actor):
     return user
 
 
-def _require(actor: Actor, permission: str, action: str, target_type: str, target_id: str):
+def require_permission(actor: Actor, permission: str, action: str, target_type: str, target_id: str):
+    """The acting user, fresh from the database, if it holds `permission`; else audited refusal."""
     user = _fresh_user(actor)
     if user is None:
         _deny(actor, action, target_type, target_id, "not signed in as an active user")
@@ -73,7 +74,7 @@ def _require(actor: Actor, permission: str, action: str, target_type: str, targe
     return user
 
 
-def _clean_reason(reason: object) -> str:
+def clean_reason(reason: object) -> str:
     if not isinstance(reason, str):
         raise ValueError("reason must be text")
     reason = reason.replace("\x00", "").strip()
@@ -100,20 +101,29 @@ def issue_node_command(
             raise ValueError("RESUME needs a second user: request an approval")
         raise ValueError(f"unknown node command {command!r}")
     action = f"node.{command.lower()}"
-    user = _require(actor, SINGLE_OPERATOR_COMMANDS[command], action, "node", str(node_name))
+    user = require_permission(actor, SINGLE_OPERATOR_COMMANDS[command], action, "node", str(node_name))
     with transaction.atomic():
         node = Node.objects.select_for_update().filter(name=node_name).first()
         if node is None:
             raise LookupError(f"no node named {node_name!r}")
-        row = _create_command(actor, user, node, command, action, None, publisher, ack_timeout_s)
+        row = queue_command(actor, user, node, command, publisher=publisher, ack_timeout_s=ack_timeout_s)
     row.refresh_from_db()
     return row
 
 
-def _create_command(
-    actor: Actor, user, node: Node, command: str, action: str, approval: ApprovalRequest | None = None,
-    publisher: Publisher = send_command, ack_timeout_s: float = ACK_TIMEOUT_S,
-) -> NodeCommand:  # fmt: skip
+def queue_command(
+    actor: Actor,
+    user,
+    node: Node,
+    command: str,
+    *,
+    approval: ApprovalRequest | None = None,
+    config_version: int | None = None,
+    publisher: Publisher | None = None,
+    ack_timeout_s: float = ACK_TIMEOUT_S,
+) -> NodeCommand:
+    """In the caller's transaction: the command row and its audit entry; after commit, the
+    command on the node's control stream (then its acknowledgement recorded)."""
     row = NodeCommand.objects.create(
         node=node,
         command=command,
@@ -123,15 +133,18 @@ def _create_command(
         issued_by_username=user.get_username(),
         issued_at=timezone.now(),
         approval=approval,
+        config_version=config_version,
     )
     record_audit(
         actor,
-        action,
+        f"node.{command.lower()}",
         "node",
         node.name,
         before={"trading_state": node.trading_state},
-        after={"command": command, "nonce": row.nonce, "approval": approval.pk if approval else None},
-    )
+        after={"command": command, "nonce": row.nonce, "approval": approval.pk if approval else None,
+               "config_version": config_version},
+    )  # fmt: skip
+    publisher = publisher or send_command
     transaction.on_commit(lambda: publish_command(row.pk, publisher=publisher, ack_timeout_s=ack_timeout_s))
     return row
 
@@ -150,6 +163,7 @@ def publish_command(
             operator=row.issued_by_username,
             nonce=row.nonce,
             request_id=row.request_id,
+            config_version=row.config_version,
             timeout_s=ack_timeout_s,
         )
     except (redis.RedisError, OSError, ValueError) as exc:
@@ -200,25 +214,36 @@ def request_approval(
         raise ValueError(
             f"an approval must expire between {MIN_APPROVAL_TTL} and {MAX_APPROVAL_TTL} from now"
         )
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     audit_action = f"approval.request.{action.lower()}"
-    user = _require(actor, APPROVAL_ACTIONS[action][0], audit_action, "node", str(node_name))
+    user = require_permission(actor, APPROVAL_ACTIONS[action][0], audit_action, "node", str(node_name))
     with transaction.atomic():
         node = Node.objects.filter(name=node_name).first()
         if node is None:
             raise LookupError(f"no node named {node_name!r}")
-        now = timezone.now()
-        request = ApprovalRequest.objects.create(
-            action=action,
-            target_type="node",
-            target_id=node.name,
-            reason=reason,
-            requested_by=user,
-            requested_at=now,
-            expires_at=now + ttl,
-        )
-        record_audit(actor, audit_action, "node", node.name,
-                     after={"approval": request.pk, "reason": reason, "expires_at": request.expires_at})  # fmt: skip
+        request = create_approval(actor, user, action, node, reason=reason, ttl=ttl)
+    return request
+
+
+def create_approval(
+    actor: Actor, user, action: str, node: Node, *, payload: dict | None = None, reason: str = "",
+    ttl: dt.timedelta = DEFAULT_APPROVAL_TTL,
+) -> ApprovalRequest:  # fmt: skip
+    """In the caller's transaction: a pending request of `user` and its audit entry."""
+    now = timezone.now()
+    request = ApprovalRequest.objects.create(
+        action=action,
+        target_type="node",
+        target_id=node.name,
+        payload=payload or {},
+        reason=reason,
+        requested_by=user,
+        requested_at=now,
+        expires_at=now + ttl,
+    )
+    record_audit(actor, f"approval.request.{action.lower()}", "node", node.name,
+                 after={"approval": request.pk, "reason": reason, "expires_at": request.expires_at,
+                        "payload": request.payload})  # fmt: skip
     return request
 
 
@@ -232,9 +257,9 @@ def decide_approval(
     ack_timeout_s: float = ACK_TIMEOUT_S,
 ) -> ApprovalRequest:
     """Approve (and carry out) or reject a pending request of another user, once, in time."""
-    note = _clean_reason(note)
+    note = clean_reason(note)
     verb = "approve" if approve else "reject"
-    user = _require(actor, DECIDE_PERMISSION, f"approval.{verb}", "approval", str(request_id))
+    user = require_permission(actor, DECIDE_PERMISSION, f"approval.{verb}", "approval", str(request_id))
     denial = ""
     with transaction.atomic():
         request = ApprovalRequest.objects.select_for_update().filter(pk=request_id).first()
@@ -268,9 +293,20 @@ def decide_approval(
 def _carry_out(
     actor: Actor, user, request: ApprovalRequest, publisher: Publisher, ack_timeout_s: float
 ) -> None:
+    if request.action == ApprovalRequest.Action.RAISE_LIMIT:
+        from trading.services.config_changes import carry_out_raise
+
+        failure = carry_out_raise(actor, user, request, publisher)
+        if failure:
+            request.status, request.outcome = ApprovalRequest.Status.FAILED, failure[:500]
+            request.save(update_fields=["status", "outcome"])
+            record_audit(actor, "approval.failed", "approval", str(request.pk), after={"reason": failure})
+        return
     command = APPROVAL_ACTIONS[request.action][1]
     node = Node.objects.select_for_update().get(name=request.target_id)
-    _create_command(actor, user, node, command, f"node.{command.lower()}", request, publisher, ack_timeout_s)
+    queue_command(
+        actor, user, node, command, approval=request, publisher=publisher, ack_timeout_s=ack_timeout_s
+    )
 
 
 def cancel_approval(actor: Actor, request_id: int) -> ApprovalRequest:

@@ -1,0 +1,222 @@
+"""Console viewers against the node: does watching slow trading?
+
+    python -m bench.viewers [--quick] [--viewers N] [--seconds S]
+
+Two runs of the same setup, one without and one with N (100) signed-in viewers on the node's
+live page socket: the simulated venue replaying the BTCUSDT capture at 20x, the node quoting
+the market maker with no decision throttle and publishing panels at 10 Hz, the console server
+(daphne) and the panel relay, PostgreSQL and Redis. With two or more CPUs the node is alone on
+the last one and everything else (venue, journal sink, console, relay, viewers) on the others.
+Figures: the node's tick-to-order percentiles over each run (its own histogram), and the
+frames per second each viewer received. Target: p99 with viewers <= 1.10 x p99 without.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from bench.node import FILES, _document, pinning_plan
+from bench.scratch_db import ROOT, ScratchDatabase, project_settings
+
+COMMAND = "python -m bench.viewers"
+
+_SESSION_SCRIPT = """
+import django, sys
+django.setup()
+from django.contrib.auth import get_user_model, SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY
+from django.contrib.auth.models import Group
+from django.contrib.sessions.backends.db import SessionStore
+user = get_user_model().objects.create_user(username=sys.argv[1], password="bench-viewer-password")
+user.groups.add(Group.objects.get(name="viewer"))
+session = SessionStore()
+session[SESSION_KEY] = str(user.pk)
+session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+session.create()
+print(session.session_key)
+"""
+
+
+def _pin_pid(pid: int, cpus: list[int]) -> None:
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(task), cpus)
+
+
+async def _watch(
+    port: int, node: str, cookie: str, viewers: int, stop: threading.Event, frames: list[int]
+) -> None:
+    from websockets.asyncio.client import connect
+
+    async def one(k: int) -> None:
+        headers = {"Cookie": f"sessionid={cookie}", "Origin": f"http://127.0.0.1:{port}"}
+        async with connect(f"ws://127.0.0.1:{port}/ws/nodes/{node}/", additional_headers=headers,
+                           max_size=None, open_timeout=30) as ws:  # fmt: skip
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(ws.recv(), timeout=0.5)
+                except TimeoutError:
+                    continue
+                frames[k] += 1
+
+    await asyncio.gather(*(one(k) for k in range(viewers)))
+
+
+def one_run(seconds: float, viewers: int, pin: bool) -> dict:
+    import redis  # noqa: F401  (fail early if the client is missing)
+
+    from tests.integration.harness import (
+        Processes,
+        start_node,
+        start_panel_relay,
+        start_simvenue,
+        start_web,
+        subprocess_env,
+    )
+
+    settings = project_settings()
+    data_dir = Path(settings.ATOMIC_OPS["DATA_DIR"])
+    var_dir = Path(settings.ATOMIC_OPS["VAR_DIR"])
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    logs = Path(tempfile.mkdtemp(prefix="bench-viewers-", dir=var_dir))
+    pinning = pinning_plan(pin)
+    others = pinning["venue_and_sink"] if pinning else None
+    original_cpus = os.sched_getaffinity(0)
+    with ScratchDatabase("bench_viewers") as db:
+        env = subprocess_env(db.url, settings.ATOMIC_OPS["REDIS_URL"])
+        env["DJANGO_SETTINGS_MODULE"] = "atomic_ops.settings.local"
+        procs = Processes(env=env, logs=logs)
+        frames = [0] * viewers
+        stop = threading.Event()
+        try:
+            venue_args = ("--cpus", ",".join(map(str, others))) if others else ()
+            port = start_simvenue(procs, [data_dir / f for f in FILES], speed="20",
+                                  extra=("--orders-per-window", "100000", "--orders-per-day", "100000000", *venue_args))  # fmt: skip
+            document = _document(name, port, pinning)
+            document["metrics"] = {"panel_interval_ms": 100}  # 10 Hz panels, as the console uses
+            node = start_node(procs, var_dir, document, logs / "node.json")
+            web = start_web(procs)
+            start_panel_relay(procs)
+            if others:
+                for child in procs.children[2:]:
+                    _pin_pid(child.pid, others)
+                os.sched_setaffinity(0, others)  # the viewers (this process) off the node's CPU too
+            cookie = subprocess.run([sys.executable, "-c", _SESSION_SCRIPT, f"viewer-{uuid.uuid4().hex[:8]}"],
+                                    cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.split()[-1]  # fmt: skip
+            node.wait_trading(timeout=120)
+            watcher = None
+            if viewers:
+                watcher = threading.Thread(target=lambda: asyncio.run(_watch(web, name, cookie, viewers, stop, frames)),
+                                           daemon=True)  # fmt: skip
+                watcher.start()
+            t0 = time.monotonic()
+            time.sleep(seconds)
+            elapsed = time.monotonic() - t0
+            stop.set()
+            if watcher is not None:
+                watcher.join(10)
+            panel = _panel(settings.ATOMIC_OPS["REDIS_URL"], name)
+            node.stop(timeout=60)
+        finally:
+            stop.set()
+            procs.stop_all()
+            os.sched_setaffinity(0, original_cpus)
+            shutil.rmtree(var_dir / "nodes" / name, ignore_errors=True)
+    shutil.rmtree(logs, ignore_errors=True)
+    tick = panel["metrics"]["stages"]["tick_to_order"]["total"]
+    return {
+        "viewers": viewers,
+        "tick_to_order_p50_ns": tick["p50_ns"],
+        "tick_to_order_p99_ns": tick["p99_ns"],
+        "tick_to_order_p999_ns": tick["p999_ns"],
+        "orders": tick["count"],
+        "frames_per_viewer_per_sec": round(sum(frames) / max(viewers, 1) / elapsed, 2) if viewers else None,
+        "viewers_connected": sum(1 for f in frames if f > 0) if viewers else 0,
+        "window_seconds": round(elapsed, 1),
+        "cpu_pinning": pinning,
+    }
+
+
+def _panel(redis_url: str, node: str) -> dict:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        subscriber = client.pubsub()
+        subscriber.subscribe(f"atomic:node:{node}:panel")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            message = subscriber.get_message(timeout=1.0)
+            if message and message["type"] == "message":
+                return json.loads(message["data"])
+        raise RuntimeError("no panel from the node")
+    finally:
+        client.close()
+
+
+def run(seconds: float, viewers: int, pin: bool = True) -> list[dict]:
+    without = one_run(seconds, 0, pin)
+    with_viewers = one_run(seconds, viewers, pin)
+    ratio = with_viewers["tick_to_order_p99_ns"] / max(without["tick_to_order_p99_ns"], 1)
+    command = (
+        COMMAND
+        if (viewers, seconds) == (100, 30.0)
+        else f"{COMMAND} --viewers {viewers} --seconds {seconds:g}"
+    )
+    return [
+        {"name": "node tick-to-order, no console viewers", **without, "command": command},
+        {
+            "name": f"node tick-to-order, {viewers} console viewers at 10 Hz",
+            **with_viewers,
+            "command": command,
+        },
+        {
+            "name": "p99 with viewers / p99 without",
+            "ratio": round(ratio, 3),
+            "target": "<= 1.10",
+            "command": command,
+        },
+    ]
+
+
+def viewers_suite(quick: bool) -> list[dict]:
+    return run(10.0 if quick else 30.0, 20 if quick else 100)
+
+
+def _positive(text: str, low: float, high: float, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{what} must be between {low:g} and {high:g}, got {text!r}")
+    return value
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog=COMMAND)
+    parser.add_argument("--quick", action="store_true", help="20 viewers, 10 s windows")
+    parser.add_argument("--viewers", type=lambda t: int(_positive(t, 1, 1000, "viewers")), default=None)
+    parser.add_argument("--seconds", type=lambda t: _positive(t, 5, 3600, "seconds"), default=None)
+    args = parser.parse_args(argv)
+    viewers = args.viewers or (20 if args.quick else 100)
+    seconds = args.seconds or (10.0 if args.quick else 30.0)
+    for row in run(seconds, viewers):
+        print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
