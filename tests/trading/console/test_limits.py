@@ -8,12 +8,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-import redis
 
-from tests.trading.console.standin import StandInNode
 from trading.audit import Actor, verify_chain
 from trading.backtest.config import ConfigError
-from trading.engine.control import ack_stream, control_stream
 from trading.models import ApprovalRequest, AuditEntry, Node, NodeCommand, NodeConfigVersion
 from trading.risk_limits import limit_changes
 from trading.services.config_changes import propose_node_config
@@ -88,17 +85,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def node():
-    from django.conf import settings
-
-    name = f"lim-{uuid.uuid4().hex[:8]}"
-    node_config_activate(node_name=name, document=document(name))
-    stand_in = StandInNode(settings.ATOMIC_OPS["REDIS_URL"], name).start()
-    yield stand_in
-    stand_in.stop()
-    client = redis.Redis.from_url(settings.ATOMIC_OPS["REDIS_URL"])
-    client.delete(control_stream(name), ack_stream(name))
-    client.close()
+def node(stand_in_node):
+    return stand_in_node("lim", lambda name: node_config_activate(node_name=name, document=document(name)))
 
 
 def actor(user) -> Actor:

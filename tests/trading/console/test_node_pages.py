@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-import redis
 from django.urls import reverse
 
-from tests.trading.console.standin import StandInNode
-from trading.engine.control import ack_stream, control_stream
 from trading.models import ApprovalRequest, AuditEntry, Node, NodeCommand
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,17 +13,10 @@ BUTTONS = ('id="stop-all"', 'id="cancel-all"', 'id="reduce-only"', 'id="disconne
 
 
 @pytest.fixture
-def node():
-    from django.conf import settings
-
-    name = f"page-{uuid.uuid4().hex[:8]}"
-    Node.objects.create(name=name, trading_state=Node.TradingState.HALTED)
-    stand_in = StandInNode(settings.ATOMIC_OPS["REDIS_URL"], name).start()
-    yield stand_in
-    stand_in.stop()
-    client = redis.Redis.from_url(settings.ATOMIC_OPS["REDIS_URL"])
-    client.delete(control_stream(name), ack_stream(name))
-    client.close()
+def node(stand_in_node):
+    return stand_in_node(
+        "page", lambda name: Node.objects.create(name=name, trading_state=Node.TradingState.HALTED)
+    )
 
 
 def page(client, user, name) -> str:

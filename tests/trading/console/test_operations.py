@@ -17,7 +17,6 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from tests.trading.console.standin import StandInNode
 from trading.audit import Actor, verify_chain
 from trading.engine.control import ack_stream, control_stream
 from trading.models import ApprovalRequest, AuditEntry, Node, NodeCommand
@@ -35,23 +34,10 @@ pytestmark = pytest.mark.django_db(transaction=True)  # on_commit must really ru
 
 
 @pytest.fixture
-def redis_url():
-    from django.conf import settings
-
-    return settings.ATOMIC_OPS["REDIS_URL"]
-
-
-@pytest.fixture
-def node(redis_url):
-    name = f"ops-{uuid.uuid4().hex[:10]}"
-    Node.objects.create(name=name, trading_state=Node.TradingState.ACTIVE)
-    stand_in = StandInNode(redis_url, name).start()
-    time.sleep(0.05)  # the listener's cursor is placed before anything is sent
-    yield stand_in
-    stand_in.stop()
-    client = redis.Redis.from_url(redis_url)
-    client.delete(control_stream(name), ack_stream(name))
-    client.close()
+def node(stand_in_node):
+    return stand_in_node(
+        "ops", lambda name: Node.objects.create(name=name, trading_state=Node.TradingState.ACTIVE)
+    )
 
 
 def actor(user, ip: str = "10.1.2.3") -> Actor:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import orjson
 import pytest
@@ -16,9 +15,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.integration.harness import Processes, start_panel_relay, start_web, wait_for
-from tests.trading.console.standin import StandInNode
 from trading.audit import verify_chain
-from trading.engine.control import ack_stream, control_stream
 from trading.models import AuditEntry, Node
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -37,22 +34,10 @@ def web(e2e_env, tmp_path_factory):
 
 
 @pytest.fixture
-def node(redis_url):
-    name = f"ws-{uuid.uuid4().hex[:10]}"
-    Node.objects.create(name=name, trading_state=Node.TradingState.ACTIVE)
-    stand_in = StandInNode(redis_url, name).start()
-    yield stand_in
-    stand_in.stop()
-    client = redis.Redis.from_url(redis_url)
-    client.delete(control_stream(name), ack_stream(name), f"atomic:node:{name}:panel:last")
-    client.close()
-
-
-@pytest.fixture
-def redis_url():
-    from django.conf import settings
-
-    return settings.ATOMIC_OPS["REDIS_URL"]
+def node(stand_in_node):
+    return stand_in_node(
+        "ws", lambda name: Node.objects.create(name=name, trading_state=Node.TradingState.ACTIVE)
+    )
 
 
 def session_cookie(user) -> str:
