@@ -10,6 +10,7 @@ urlpatterns = [
     path("backtests/<int:pk>/", trading_views.backtest_detail, name="backtest-detail"),
     path("nodes/<slug:name>/", trading_views.node_live, name="node-live"),
     path("nodes/<slug:name>/resume/", trading_views.resume_request, name="node-resume-request"),
+    path("nodes/<slug:name>/orders/", trading_views.node_orders, name="node-orders"),
     path("approvals/<int:pk>/decide/", trading_views.approval_decide, name="approval-decide"),
     path("events/", trading_views.event_list, name="event-list"),
     path("events/<slug:name>/<int:seq>/", trading_views.event_detail, name="event-detail"),

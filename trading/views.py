@@ -17,7 +17,14 @@ from trading.forms.events import EventFilterForm
 from trading.models import ApprovalRequest, AuditEntry, BacktestRun, Event, Node
 from trading.selectors.audit import AuditFilter, audit_entries, audit_page
 from trading.selectors.backtests import backtest_run_get, backtest_run_list, equity_polyline, node_list
-from trading.selectors.console import approvals_for, node_commands, node_get, node_instruments
+from trading.selectors.console import (
+    approvals_for,
+    fill_rows,
+    node_commands,
+    node_get,
+    node_instruments,
+    order_rows,
+)
 from trading.selectors.events import event_get, event_page
 from trading.services.operations import OperationDenied, decide_approval, request_approval
 
@@ -262,3 +269,19 @@ def event_detail(request, name: str, seq: int):
         raise Http404("no such durable event")
     fields = [(f.name, getattr(event, f.attname)) for f in Event._meta.concrete_fields if f.name != "node"]
     return render(request, "trading/event_detail.html", {"node": node, "event": event, "fields": fields})
+
+
+@require_GET
+@login_required
+@permission_required("trading.view_order", raise_exception=True)
+def node_orders(request, name: str):
+    try:
+        node = node_get(name)
+    except Node.DoesNotExist as exc:
+        raise Http404("no such node") from exc
+    before = request.GET.get("before") or None
+    if before is not None and (not before.isdigit() or len(before) > 19):
+        return HttpResponseBadRequest("before must be a client order id")
+    rows, next_before = order_rows(node, int(before) if before else None)
+    return render(request, "trading/node_orders.html",
+                  {"node": node, "rows": rows, "next_before": next_before, "fills": fill_rows(node)})  # fmt: skip

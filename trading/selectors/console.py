@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from trading.backtest.config import ConfigError
 from trading.instruments import InstrumentError, InstrumentRegistry
-from trading.models import ApprovalRequest, AuditEntry, Node, NodeCommand
+from trading.models import ApprovalRequest, AuditEntry, Fill, Node, NodeCommand, Order
 
 
 def node_get(name: str) -> Node:
@@ -54,3 +54,69 @@ def approvals_for(node: Node | None = None, limit: int = 50):
 
 def audit_recent(limit: int = 50):
     return AuditEntry.objects.all()[:limit]
+
+
+# order latency (sent -> acknowledged) colour bands of the console, upper bounds in ns
+LATENCY_BANDS = ((50_000_000, "green"), (200_000_000, "cyan"), (500_000_000, "yellow"))
+
+
+def latency_band(ns: int | None) -> str:
+    if ns is None:
+        return "none"
+    for limit, band in LATENCY_BANDS:
+        if ns < limit:
+            return band
+    return "red"
+
+
+def node_specs(node: Node) -> dict[int, object]:
+    """instrument index -> InstrumentSpec of the node's active configuration."""
+    if node.active_config is None:
+        return {}
+    document = node.active_config.document
+    market = (document.get("venue") or {}).get("market", "spot")
+    registry = InstrumentRegistry()
+    specs = {}
+    for index, item in enumerate(document.get("instruments") or []):
+        try:
+            specs[index] = registry.get(item["symbol"], item.get("market") or market)
+        except (InstrumentError, ConfigError, KeyError, TypeError):
+            continue
+    return specs
+
+
+def order_rows(node: Node, before_client_id: int | None, size: int = 50) -> tuple[list[dict], int | None]:
+    """Newest orders first (keyset on client id), with prices and quantities as decimals and the
+    sent -> acknowledged latency and its colour band."""
+    specs = node_specs(node)
+    queryset = Order.objects.filter(node=node)
+    if before_client_id is not None:
+        queryset = queryset.filter(client_id__lt=before_client_id)
+    orders = list(queryset.order_by("-client_id")[: size + 1])
+    more = len(orders) > size
+    rows = []
+    for order in orders[:size]:
+        spec = specs.get(order.instrument)
+        latency = order.acked_ns - order.sent_ns if order.acked_ns and order.sent_ns else None
+        rows.append({
+            "order": order,
+            "price": spec.ticks_to_price(order.price) if spec and order.price else str(order.price),
+            "qty": spec.lots_to_qty(order.qty) if spec else str(order.qty),
+            "filled": spec.lots_to_qty(order.filled) if spec else str(order.filled),
+            "latency_ms": None if latency is None else latency / 1e6,
+            "band": latency_band(latency),
+        })  # fmt: skip
+    return rows, (orders[size - 1].client_id if more else None)
+
+
+def fill_rows(node: Node, size: int = 50) -> list[dict]:
+    specs = node_specs(node)
+    rows = []
+    for fill in Fill.objects.filter(node=node).order_by("-seq")[:size]:
+        spec = specs.get(fill.instrument)
+        rows.append({
+            "fill": fill,
+            "price": spec.ticks_to_price(fill.price) if spec else str(fill.price),
+            "qty": spec.lots_to_qty(fill.qty) if spec else str(fill.qty),
+        })  # fmt: skip
+    return rows
