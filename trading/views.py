@@ -68,14 +68,18 @@ def backtest_detail(request, pk: int):
 # ---------------------------------------------------------------------------- node console
 
 
+def _node_or_404(name: str) -> Node:
+    try:
+        return node_get(name)
+    except Node.DoesNotExist as exc:
+        raise Http404("no such node") from exc
+
+
 @require_GET
 @login_required
 @permission_required("trading.view_node", raise_exception=True)
 def node_live(request, name: str):
-    try:
-        node = node_get(name)
-    except Node.DoesNotExist as exc:
-        raise Http404("no such node") from exc
+    node = _node_or_404(name)
     user = request.user
     return render(
         request,
@@ -275,10 +279,7 @@ def event_detail(request, name: str, seq: int):
 @login_required
 @permission_required("trading.view_order", raise_exception=True)
 def node_orders(request, name: str):
-    try:
-        node = node_get(name)
-    except Node.DoesNotExist as exc:
-        raise Http404("no such node") from exc
+    node = _node_or_404(name)
     before = request.GET.get("before") or None
     if before is not None and (not before.isdigit() or len(before) > 19):
         return HttpResponseBadRequest("before must be a client order id")
