@@ -23,6 +23,7 @@ from trading.selectors.console import (
     node_commands,
     node_get,
     node_instruments,
+    node_overview,
     order_rows,
 )
 from trading.selectors.events import event_get, event_page
@@ -44,7 +45,8 @@ def _display(value):
 @login_required
 @permission_required("trading.view_node", raise_exception=True)
 def overview(request):
-    return render(request, "trading/overview.html", {"nodes": node_list(), "runs": backtest_run_list()})
+    nodes = [node_overview(node) for node in node_list().select_related("active_config")]
+    return render(request, "trading/overview.html", {"nodes": nodes, "runs": backtest_run_list()})
 
 
 @require_GET

@@ -94,6 +94,11 @@ def test_node_trades_journals_and_stops_cleanly(procs, venue, var_dir, node_name
     )
     assert health["trading_state"] == STATE_ACTIVE and health["reconciled"]
     assert venue_open_orders(venue), "quotes rest at the venue"
+    from trading.models import Node
+
+    every_link_up = {"market_data": True, "order_entry": True, "journal_sink": True, "control": True}
+    wait_for(lambda: Node.objects.get(name=node_name).last_status.get("connectivity") == every_link_up, 30,
+             "a heartbeat with every link up")  # fmt: skip
     # every stage the metrics declare is measured by a real node (snapshots: every 2 s)
     wait_for(lambda: not unmeasured_stages(node), 30, "every latency stage to have samples")
     assert node.stop() == 0

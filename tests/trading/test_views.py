@@ -71,3 +71,27 @@ def test_equity_polyline_scales_into_the_box():
     assert geometry["points"] == "0.0,50.0 100.0,0.0"
     assert geometry["zero_y"] == "25.0"
     assert equity_polyline([[0, 1.0]])["points"] == ""
+
+
+@pytest.mark.django_db
+def test_overview_shows_position_pnl_links_and_alerts_from_the_heartbeat(viewer_client):
+    import json as _json
+    from pathlib import Path
+
+    from trading.services.nodes import node_config_activate, node_status_report
+
+    document = _json.loads((Path(__file__).resolve().parents[2] / "configs" / "node_demo.json").read_text())
+    node, _, _ = node_config_activate(node_name="demo", document=document)
+    snapshot = {
+        "seq": 1234, "durable_seq": 1200, "trading_state": 1,
+        "instruments": [{"symbol": "BTCUSDT", "position": {"qty": 10_000, "realized": 2_000_000_000,
+                                                            "fees": 500_000_000, "unrealized": -250_000_000}}],
+        "connectivity": {"market_data": True, "order_entry": False, "journal_sink": True, "control": None},
+        "metrics": {"counters": {"alerts": 3}},
+    }  # fmt: skip
+    node_status_report(node_id=node.pk, snapshot=snapshot)
+    body = viewer_client.get(reverse("overview")).content.decode()
+    assert "BTCUSDT 0.010000" in body and "1.50" in body and "-0.25" in body, "net of fees, in quote units"
+    assert 'class="link up" title="market_data"' in body and 'class="link down" title="order_entry"' in body
+    assert 'title="control"' not in body, "a link that is not configured is not shown"
+    assert 'class="num alerts">3<' in body and "1234 / 1200" in body and "REDUCING" in body

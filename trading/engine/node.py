@@ -658,6 +658,16 @@ class Node:
             "live_orders": engine.live_orders()[:200],
             "stats": engine.stats(),
             "metrics": self.metrics.snapshot(),
+            "connectivity": self.connectivity(),
+        }
+
+    def connectivity(self) -> dict[str, bool | None]:
+        """Each link of the node, True when working (None: not configured)."""
+        return {
+            "market_data": bool(self.feed is not None and self.feed.connected and not self.feed.stale),
+            "order_entry": bool(self.gateway is not None and self.gateway.connected),
+            "journal_sink": self.sink.healthy if self.sink is not None else None,
+            "control": self.control.connected if self.control is not None else None,
         }
 
     # ------------------------------------------------------------------ stopping

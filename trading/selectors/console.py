@@ -120,3 +120,38 @@ def fill_rows(node: Node, size: int = 50) -> list[dict]:
             "qty": spec.lots_to_qty(fill.qty) if spec else str(fill.qty),
         })  # fmt: skip
     return rows
+
+
+NANO = Decimal(1_000_000_000)
+
+
+def node_overview(node: Node) -> dict:
+    """What the overview shows of a node, from its last heartbeat: positions as quantities,
+    PnL in the settlement currency (net of fees), each link's health, alert count."""
+    status = node.last_status or {}
+    specs = {spec.symbol: spec for spec in node_specs(node).values()}
+    positions = []
+    for symbol, lots in (status.get("positions") or {}).items():
+        spec = specs.get(symbol)
+        pnl = (status.get("pnl") or {}).get(symbol) or {}
+        positions.append({
+            "symbol": symbol,
+            "qty": spec.lots_to_qty(int(lots)) if spec else str(lots),
+            "realized": _money(pnl.get("realized")),
+            "unrealized": _money(pnl.get("unrealized")),
+        })  # fmt: skip
+    links = status.get("connectivity") or {}
+    return {
+        "node": node,
+        "positions": positions,
+        "links": [(name, up) for name, up in links.items() if up is not None],
+        "alerts": status.get("alerts") or 0,
+        "seq": status.get("seq"),
+        "durable_seq": status.get("durable_seq"),
+    }
+
+
+def _money(nano) -> str:
+    if not isinstance(nano, int):
+        return "n/a"
+    return f"{(Decimal(nano) / NANO).quantize(Decimal('0.01')):,}"

@@ -44,6 +44,14 @@ def node_status_report(*, node_id: int, snapshot: dict) -> None:
                     "config_version")
     }  # fmt: skip
     status["positions"] = {i["symbol"]: i["position"]["qty"] for i in snapshot.get("instruments", [])}
+    # money in nano-units of each instrument's settlement currency; realized is net of fees
+    status["pnl"] = {
+        i["symbol"]: {"realized": i["position"]["realized"] - i["position"]["fees"],
+                      "unrealized": i["position"]["unrealized"]}
+        for i in snapshot.get("instruments", [])
+    }  # fmt: skip
+    status["connectivity"] = snapshot.get("connectivity") or {}
+    status["alerts"] = ((snapshot.get("metrics") or {}).get("counters") or {}).get("alerts", 0)
     Node.objects.filter(pk=node_id).update(
         trading_state=STATE_NAMES.get(snapshot.get("trading_state"), Node.TradingState.HALTED),
         last_heartbeat=timezone.now(),
