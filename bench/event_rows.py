@@ -8,7 +8,7 @@ import numpy as np
 from hotpath.types import JOURNAL_RECORD_DTYPE
 
 # what a market-making node's journal is made of: mostly inputs, then orders, cancels, fills
-KIND_MIX = ((19, 0.86), (2, 0.04), (1, 0.03), (3, 0.03), (6, 0.02), (7, 0.01), (10, 0.005), (14, 0.005))
+KIND_MIX = ((19, 0.86), (2, 0.04), (1, 0.03), (3, 0.03), (6, 0.02), (7, 0.01), (10, 0.005), (8, 0.005))
 T0 = 1_723_075_200_000_000_000  # 2024-08-08 00:00 UTC
 
 

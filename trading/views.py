@@ -19,12 +19,14 @@ from trading.selectors.audit import AuditFilter, audit_entries, audit_page
 from trading.selectors.backtests import backtest_run_get, backtest_run_list, equity_polyline, node_list
 from trading.selectors.console import (
     approvals_for,
+    equity_curve,
     fill_rows,
     node_commands,
     node_get,
     node_instruments,
     node_overview,
     order_rows,
+    state_hashes,
 )
 from trading.selectors.events import event_get, event_page
 from trading.services.operations import OperationDenied, decide_approval, request_approval
@@ -91,6 +93,8 @@ def node_live(request, name: str):
             "instruments": node_instruments(node),
             "commands": node_commands(node),
             "approvals": approvals_for(node),
+            "hashes": state_hashes(node),
+            "equity": equity_polyline(equity_curve(node)),
             # a viewer gets no buttons at all (the socket and the services refuse them anyway)
             "can": {
                 "kill": user.has_perm("trading.kill_node"),

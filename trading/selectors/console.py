@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from trading.backtest.config import ConfigError
 from trading.instruments import InstrumentError, InstrumentRegistry
-from trading.models import ApprovalRequest, AuditEntry, Fill, Node, NodeCommand, Order
+from trading.models import ApprovalRequest, AuditEntry, Event, Fill, Node, NodeCommand, Order
 
 
 def node_get(name: str) -> Node:
@@ -155,3 +155,26 @@ def _money(nano) -> str:
     if not isinstance(nano, int):
         return "n/a"
     return f"{(Decimal(nano) / NANO).quantize(Decimal('0.01')):,}"
+
+
+def state_hashes(node: Node, limit: int = 10) -> list[dict]:
+    """The node's newest durable state-hash records (REC_STATE_HASH: a = xxh3-64 bit pattern,
+    b = inputs processed), newest first."""
+    from hotpath.types import REC_STATE_HASH
+    from trading.selectors.events import durable_seq
+
+    rows = (Event.objects.filter(node_id=node.pk, kind=REC_STATE_HASH, seq__lte=durable_seq(node))
+            .order_by("-seq").values_list("seq", "ts_local", "a", "b")[:limit])  # fmt: skip
+    return [{"seq": seq, "ts_local": ts, "hash": f"{a & 0xFFFF_FFFF_FFFF_FFFF:016x}", "inputs": b}
+            for seq, ts, a, b in rows]  # fmt: skip
+
+
+def equity_curve(node: Node, limit: int = 600) -> list[list[float]]:
+    """[[ts_local, equity in settlement units]] of the newest durable REC_EQUITY records (the
+    engine samples equity = realized + unrealized - fees, nano, once a second), oldest first."""
+    from hotpath.types import REC_EQUITY
+    from trading.selectors.events import durable_seq
+
+    rows = (Event.objects.filter(node_id=node.pk, kind=REC_EQUITY, seq__lte=durable_seq(node))
+            .order_by("-seq").values_list("ts_local", "e")[:limit])  # fmt: skip
+    return [[ts, e / 1e9] for ts, e in reversed(rows)]

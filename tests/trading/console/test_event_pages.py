@@ -97,3 +97,32 @@ def test_bad_filters_are_refused_with_a_message(client, make_user, journal, para
 def test_needs_the_view_permission(client, make_user, journal):
     client.force_login(make_user(None))
     assert client.get(reverse("event-list")).status_code == 403
+
+
+def test_the_node_page_shows_durable_state_hashes_and_the_equity_curve(client, make_user):
+    from django.conf import settings
+
+    from hotpath.types import REC_EQUITY, REC_STATE_HASH
+
+    node = Node.objects.create(name="hash-node")
+    records = synthetic_records(1, 400)
+    records["kind"] = 19  # inputs, then the records under test
+    records["kind"][::50] = REC_STATE_HASH
+    records["a"][::50] = -0x1234  # a 64-bit pattern with the top bit set
+    records["b"][::50] = range(0, 400, 50)
+    equity = slice(5, 400, 20)  # never on a hash record (every 50th)
+    records["kind"][equity] = REC_EQUITY
+    records["e"][equity] = [k * 1_000_000_000 for k in range(len(records[equity]))]
+    load_events(database_url_for(settings.DATABASE_URL, connection.settings_dict["NAME"]), node.pk, records,
+                durable_seq=300)  # fmt: skip
+    client.force_login(make_user("viewer"))
+    body = client.get(reverse("node-live", args=["hash-node"])).content.decode()
+    hashes = re.findall(
+        r'<td class="num">(\d+)</td><td class="num">\d+</td><td><code>([0-9a-f]{16})</code>', body
+    )
+    assert [int(seq) for seq, _ in hashes] == [251, 201, 151, 101, 51, 1], "durable ones only, newest first"
+    assert hashes[0][1] == f"{-0x1234 & 0xFFFFFFFFFFFFFFFF:016x}"
+    assert 'id="equity"' in body and body.count(",") > 10
+    empty = Node.objects.create(name="quiet-node")
+    body = client.get(reverse("node-live", args=[empty.name])).content.decode()
+    assert 'id="no-hashes"' in body and 'id="no-equity"' in body
