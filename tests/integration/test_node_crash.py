@@ -3,6 +3,7 @@ stopped while it trades. Nothing journaled is lost or duplicated; recovery prove
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import subprocess
@@ -77,6 +78,9 @@ def throwaway_postgres(tmp_path):
     server = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
     server.psql("CREATE DATABASE atomic_outage;")
     yield server
+    # the test restarts it with pg_ctl, behind pgserver's back: stop it here or it outlives the run
+    with contextlib.suppress(Exception):
+        pg_stop(server)
 
 
 def _pg_ctl(server, args: list[str]) -> None:
