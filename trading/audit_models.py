@@ -40,6 +40,7 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-seq"]
+        verbose_name_plural = "audit entries"
         permissions = [("export_auditentry", "Can export the audit trail")]
         constraints = [
             models.CheckConstraint(condition=models.Q(seq__gte=1), name="auditentry_seq_positive"),
