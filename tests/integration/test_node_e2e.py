@@ -156,10 +156,11 @@ def test_kill_switch_over_redis_halts_and_cancels_everything(procs, venue, var_d
     assert ((states["seq"] > seq_at_kill) & (states["b"] == STATE_HALTED)).any()
     cancelled = set(after["order_id"][after["kind"] == REC_CANCEL_SENT].tolist())
     assert len(cancelled) >= 2
-    # every cancel is answered: cancelled, or refused because a fill got there first (a race the
-    # venue decides), and in that case the order was filled
-    answered = after[(after["kind"] == REC_ORDER_CANCELED) | (after["kind"] == REC_CANCEL_REJECTED)]
-    assert cancelled <= set(answered["order_id"].tolist())
+    # every order cancelled at the kill ends: cancelled, or filled first (its cancel then refused,
+    # or ignored once the order is done) - which one is the venue's race, not a lost record
+    ended = after[np.isin(after["kind"], [REC_ORDER_CANCELED, REC_CANCEL_REJECTED, REC_FILL])]
+    missing = cancelled - set(ended["order_id"].tolist())
+    assert not missing, {oid: records["kind"][records["order_id"] == oid].tolist() for oid in missing}
     refused = set(after["order_id"][after["kind"] == REC_CANCEL_REJECTED].tolist())
     assert refused <= set(records["order_id"][records["kind"] == REC_FILL].tolist())
     assert (after["kind"] == REC_ORDER_CANCELED).sum() >= 1
