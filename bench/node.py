@@ -49,6 +49,16 @@ def pinning_plan(pin: bool) -> dict | None:
     return {"node": cpus[-1:], "venue_and_sink": cpus[:-1]}
 
 
+def start_bench_venue(procs, data_dir: Path, speed: str, pinning: dict | None) -> int:
+    """The simulated venue on the 2-day capture, its order rate limits off (the market maker
+    requotes on every tick), pinned off the node's CPU when there is a pinning plan."""
+    from tests.integration.harness import start_simvenue
+
+    venue_args = ("--cpus", ",".join(map(str, pinning["venue_and_sink"]))) if pinning else ()
+    limits_off = ("--orders-per-window", "100000", "--orders-per-day", "100000000")
+    return start_simvenue(procs, [data_dir / f for f in FILES], speed=speed, extra=(*limits_off, *venue_args))
+
+
 def _document(name: str, port: int, pinning: dict | None) -> dict:
     from tests.integration.harness import node_document
 
@@ -81,7 +91,6 @@ def run(seconds: float, speed: str = "max", pin: bool = True) -> list[dict]:
     from tests.integration.harness import (
         Processes,
         start_node,
-        start_simvenue,
         subprocess_env,
     )
     from trading.engine.journal import list_segments, read_journal
@@ -94,17 +103,10 @@ def run(seconds: float, speed: str = "max", pin: bool = True) -> list[dict]:
     logs = Path(tempfile.mkdtemp(prefix="bench-node-", dir=var_dir))
     results: list[dict] = []
     pinning = pinning_plan(pin)
-    venue_args = ("--cpus", ",".join(map(str, pinning["venue_and_sink"]))) if pinning else ()
     with ScratchDatabase("bench_node") as db:
         procs = Processes(env=subprocess_env(db.url, redis_url), logs=logs)
         try:
-            port = start_simvenue(
-                procs,
-                [data_dir / f for f in FILES],
-                speed=speed,
-                # a market maker requoting on every tick: the venue's order rate limits off
-                extra=("--orders-per-window", "100000", "--orders-per-day", "100000000", *venue_args),
-            )
+            port = start_bench_venue(procs, data_dir, speed, pinning)
             config = logs / "node.json"
             node = start_node(procs, var_dir, _document(name, port, pinning), config)
             subscriber = redis.Redis.from_url(redis_url).pubsub()

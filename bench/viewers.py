@@ -27,7 +27,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.node import FILES, _document, pinning_plan
+from bench.node import _document, pinning_plan, start_bench_venue
 from bench.scratch_db import ROOT, ScratchDatabase, project_settings
 
 COMMAND = "python -m bench.viewers"
@@ -75,13 +75,10 @@ async def _watch(
 
 
 def one_run(seconds: float, viewers: int, pin: bool) -> dict:
-    import redis  # noqa: F401  (fail early if the client is missing)
-
     from tests.integration.harness import (
         Processes,
         start_node,
         start_panel_relay,
-        start_simvenue,
         start_web,
         subprocess_env,
     )
@@ -101,16 +98,14 @@ def one_run(seconds: float, viewers: int, pin: bool) -> dict:
         frames = [0] * viewers
         stop = threading.Event()
         try:
-            venue_args = ("--cpus", ",".join(map(str, others))) if others else ()
-            port = start_simvenue(procs, [data_dir / f for f in FILES], speed="20",
-                                  extra=("--orders-per-window", "100000", "--orders-per-day", "100000000", *venue_args))  # fmt: skip
+            port = start_bench_venue(procs, data_dir, "20", pinning)
             document = _document(name, port, pinning)
             document["metrics"] = {"panel_interval_ms": 100}  # 10 Hz panels, as the console uses
             node = start_node(procs, var_dir, document, logs / "node.json")
             web = start_web(procs)
             start_panel_relay(procs)
             if others:
-                for child in procs.children[2:]:
+                for child in procs.children[2:]:  # spawned in order: venue, node, then web and relay
                     _pin_pid(child.pid, others)
                 os.sched_setaffinity(0, others)  # the viewers (this process) off the node's CPU too
             cookie = subprocess.run([sys.executable, "-c", _SESSION_SCRIPT, f"viewer-{uuid.uuid4().hex[:8]}"],

@@ -67,3 +67,15 @@ def test_synthetic_journal_rows_are_contiguous_and_mixed_like_a_node():
         records["order_id"][records["kind"] != 19] > 0
     ).all()
     assert (synthetic_records(1_001, 10)["price"] == synthetic_records(1_001, 10)["price"]).all(), "seeded"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--viewers", "0"], ["--viewers", "x"], ["--viewers", "5000"], ["--seconds", "1"], ["--seconds", "nan"]],
+)
+def test_viewers_benchmark_refuses_bad_arguments(argv, capsys):
+    from bench import viewers
+
+    with pytest.raises(SystemExit) as exit_info:
+        viewers.main(argv)
+    assert exit_info.value.code == 2 and "must be between" in capsys.readouterr().err
