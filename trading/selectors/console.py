@@ -17,28 +17,20 @@ def _decimals(step: Decimal) -> int:
     return max(0, -step.normalize().as_tuple().exponent)
 
 
-def node_instruments(node: Node) -> list[dict]:
-    """[{symbol, tick_size, lot_size, price_decimals, qty_decimals}] of the node's active config,
-    for showing integer ticks and lots as prices and quantities in the browser."""
-    if node.active_config is None:
-        return []
-    document = node.active_config.document
-    market = (document.get("venue") or {}).get("market", "spot")
-    registry = InstrumentRegistry()
-    out = []
-    for item in document.get("instruments") or []:
-        try:
-            spec = registry.get(item["symbol"], item.get("market") or market)
-        except (InstrumentError, ConfigError, KeyError, TypeError):
-            continue
-        out.append({
+def node_instruments(node: Node) -> dict[int, dict]:
+    """{instrument index: {symbol, tick_size, lot_size, price_decimals, qty_decimals}} of the
+    node's active configuration, for showing integer ticks and lots in the browser (keyed by the
+    engine's index, so an instrument the registry does not know shifts nothing)."""
+    return {
+        index: {
             "symbol": spec.symbol,
             "tick_size": str(spec.tick_size),
             "lot_size": str(spec.lot_size),
             "price_decimals": _decimals(spec.tick_size),
             "qty_decimals": _decimals(spec.lot_size),
-        })  # fmt: skip
-    return out
+        }
+        for index, spec in node_specs(node).items()
+    }
 
 
 def node_commands(node: Node, limit: int = 20):

@@ -68,3 +68,15 @@ def test_orders_need_the_view_permission(client, make_user, node):
     assert client.get(reverse("node-orders", args=["orders-node"])).status_code == 403
     client.force_login(make_user("viewer"))
     assert client.get(reverse("node-orders", args=["no-such"])).status_code == 404
+
+
+def test_the_live_page_gets_instrument_specs_keyed_by_engine_index(client, make_user, node):
+    import re
+
+    client.force_login(make_user("viewer"))
+    body = client.get(reverse("node-live", args=["orders-node"])).content.decode()
+    specs = json.loads(
+        re.search(r'<script id="instruments" type="application/json">(.*?)</script>', body).group(1)
+    )
+    assert specs == {"0": {"symbol": "BTCUSDT", "tick_size": "0.01", "lot_size": "0.000001",
+                           "price_decimals": 2, "qty_decimals": 6}}  # fmt: skip
