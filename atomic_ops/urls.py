@@ -1,19 +1,35 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, register_converter
 
 from trading import views as trading_views
 from trading.auth_forms import ConsoleAuthenticationForm
 
+
+class NodeNameConverter:
+    """A node name as trading.engine.paths.NODE_NAME allows it: anything else is a 404 before
+    a view (or an audit entry) ever sees it."""
+
+    regex = "[a-z0-9][a-z0-9_-]{0,62}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(NodeNameConverter, "node")
+
 urlpatterns = [
     path("", trading_views.overview, name="overview"),
     path("backtests/<int:pk>/", trading_views.backtest_detail, name="backtest-detail"),
-    path("nodes/<slug:name>/", trading_views.node_live, name="node-live"),
-    path("nodes/<slug:name>/resume/", trading_views.resume_request, name="node-resume-request"),
-    path("nodes/<slug:name>/orders/", trading_views.node_orders, name="node-orders"),
+    path("nodes/<node:name>/", trading_views.node_live, name="node-live"),
+    path("nodes/<node:name>/resume/", trading_views.resume_request, name="node-resume-request"),
+    path("nodes/<node:name>/orders/", trading_views.node_orders, name="node-orders"),
     path("approvals/<int:pk>/decide/", trading_views.approval_decide, name="approval-decide"),
     path("events/", trading_views.event_list, name="event-list"),
-    path("events/<slug:name>/<int:seq>/", trading_views.event_detail, name="event-detail"),
+    path("events/<node:name>/<int:seq>/", trading_views.event_detail, name="event-detail"),
     path("audit/", trading_views.audit_list, name="audit-list"),
     path("audit/export.csv", trading_views.audit_export, name="audit-export"),
     path("audit/<int:seq>/", trading_views.audit_detail, name="audit-detail"),

@@ -97,3 +97,13 @@ def test_the_forms_refuse_what_they_should(client, make_user, node):
     client.logout()
     response = client.post(reverse("node-resume-request", args=[node.name]))
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("name", ["x" * 64, "UPPER", "-lead", "a" * 300])
+def test_names_no_node_can_have_are_404_before_any_view(client, make_user, name):
+    from trading.models import AuditEntry
+
+    client.force_login(make_user("viewer"))
+    assert client.post(f"/nodes/{name}/resume/").status_code == 404, "not a refusal to audit: no such URL"
+    assert client.get(f"/nodes/{name}/").status_code == 404
+    assert not AuditEntry.objects.exists()
