@@ -208,7 +208,13 @@ def audit_export(request):
         return HttpResponseBadRequest("; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
     flt = form.audit_filter() if request.GET else AuditFilter()
     record_audit(
-        Actor.from_request(request), "audit.export", "audit", "trail", after={"filter": request.GET.dict()}
+        Actor.from_request(request),
+        "audit.export",
+        "audit",
+        "trail",
+        after={"filter": {k: str(v) for k, v in form.cleaned_data.items() if v}}
+        if request.GET
+        else {"filter": {}},
     )
     writer = csv.writer(_Echo())
 
