@@ -14,10 +14,12 @@ from trading.models import (
     NodeCommand,
     NodeConfigVersion,
     Order,
+    RiskLimit,
 )
 from trading.services.config_changes import propose_node_config
 from trading.services.nodes import node_config_activate
 from trading.services.operations import OperationDenied
+from trading.services.risk_limit_rows import parse_limit_value, set_risk_limit
 
 
 @admin.register(Node)
@@ -164,3 +166,84 @@ class OrderAdmin(ReadOnlyAdmin):
 @admin.register(Fill)
 class FillAdmin(ReadOnlyAdmin):
     list_display = [f.name for f in Fill._meta.concrete_fields][:8]
+
+
+class RiskLimitForm(forms.ModelForm):
+    """One limit typed as text: blank = no limit (or the schema default), else a positive number."""
+
+    new_value = forms.CharField(
+        required=False, max_length=40, label="value", help_text="blank: no limit (or the schema default)"
+    )
+    reason = forms.CharField(required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+
+    class Meta:
+        model = RiskLimit
+        fields = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.value is not None and not self.instance.is_default:
+            self.fields["new_value"].initial = f"{self.instance.value.normalize():f}"
+
+    def clean_new_value(self):
+        try:
+            return parse_limit_value(self.instance.name, self.cleaned_data["new_value"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+@admin.register(RiskLimit)
+class RiskLimitAdmin(admin.ModelAdmin):
+    """The active configurations' limits. A change proposes a new configuration version through
+    the console's service: lowering applies (node reloads), raising waits for a second user."""
+
+    form = RiskLimitForm
+    list_display = (
+        "node",
+        "scope_label",
+        "strategy",
+        "name",
+        "value",
+        "is_default",
+        "units",
+        "config_version",
+    )
+    list_filter = ("node", "name", "strategy")
+    search_fields = ("node__name", "scope", "name")
+    readonly_fields = ("node", "scope", "strategy", "name", "value", "is_default", "units", "config_version")
+    fields = readonly_fields + ("new_value", "reason")
+
+    def has_add_permission(self, request):
+        return False  # every limit of the schema has a row; absent in the document = unlimited/default
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def message_user(self, request, message, level=messages.INFO, *args, **kwargs):
+        if getattr(request, "_risk_limit_outcome", False) and level == messages.SUCCESS:
+            return  # save_model said what really happened (applied, refused or sent for approval)
+        super().message_user(request, message, level, *args, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        request._risk_limit_outcome = True
+        try:
+            proposal = set_risk_limit(
+                Actor.from_request(request), obj.node.name, obj.scope, obj.name, data["new_value"],
+                comment=data.get("reason", ""),
+            )  # fmt: skip
+        except OperationDenied as exc:
+            raise PermissionDenied(exc.reason) from exc
+        except ConfigError as exc:
+            messages.error(request, f"refused, nothing changed: {exc}")
+            return
+        if proposal.approval is not None:
+            messages.warning(
+                request,
+                f"NOT applied: raising {', '.join(proposal.raised)} needs a second user; "
+                f"approval request #{proposal.approval.pk} created",
+            )
+        elif proposal.activated:
+            messages.info(request, f"version {proposal.version.version} active; the node was told to reload")
+        else:
+            messages.info(request, "no change: that is the active value")

@@ -108,3 +108,4 @@ class BacktestRun(models.Model):
 from trading.audit_models import *  # noqa: E402, F403  (audit trail and approvals)
 from trading.command_models import *  # noqa: E402, F403  (operator commands to nodes)
 from trading.journal_models import *  # noqa: E402, F403  (journal and projections)
+from trading.risk_limit_models import *  # noqa: E402, F403  (risk limits of the active configurations)

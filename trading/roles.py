@@ -29,6 +29,7 @@ _VIEW = [
     "trading.view_journalhighwatermark",
     "trading.view_auditentry",
     "trading.view_approvalrequest",
+    "trading.view_risklimit",
 ]
 _OPERATE = [
     "trading.kill_node",
@@ -43,6 +44,7 @@ _RISK = [
     "trading.export_auditentry",
     "trading.change_nodeconfigversion",
     "trading.add_nodeconfigversion",
+    "trading.change_risklimit",
 ]
 _ADMIN = ["trading.add_node", "trading.change_node", "trading.add_backtestrun", "trading.delete_backtestrun"]
 

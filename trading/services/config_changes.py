@@ -20,6 +20,7 @@ from trading.engine.snapshots import config_version
 from trading.models import ApprovalRequest, Node, NodeCommand, NodeConfigVersion
 from trading.risk_limits import limit_changes
 from trading.services import operations
+from trading.services.risk_limit_rows import sync_risk_limits
 
 CHANGE_PERMISSION = "trading.add_nodeconfigversion"
 
@@ -34,10 +35,17 @@ class ConfigProposal:
 
 
 def propose_node_config(
-    actor: Actor, node_name: str, document: dict, *, comment: str = "", publisher=None
+    actor: Actor,
+    node_name: str,
+    document: dict,
+    *,
+    comment: str = "",
+    publisher=None,
+    base_version: int | None = None,
 ) -> ConfigProposal:
     """Store `document` as a version of node `node_name` and activate it, or ask for approval if
-    it raises a limit. Raises ConfigError (nothing written) for an invalid document."""
+    it raises a limit. Raises ConfigError (nothing written) for an invalid document, or when
+    `base_version` (the version the document was edited from) is no longer the active one."""
     action = "node.config"
     user = operations.require_permission(actor, CHANGE_PERMISSION, action, "node", str(node_name))
     config = parse_node_config(document)
@@ -54,6 +62,12 @@ def propose_node_config(
         if node is None:
             raise LookupError(f"no node named {node_name!r}")
         active = node.active_config
+        if base_version is not None and (active is None or active.version != base_version):
+            current = active.version if active is not None else None
+            raise ConfigError(
+                f"the configuration changed since it was read (version {base_version}, now {current}): "
+                "read it again and redo the change"
+            )
         version, _ = NodeConfigVersion.objects.get_or_create(
             node=node, version=config_version(config.document),
             defaults={"document": config.document, "comment": comment},
@@ -79,6 +93,7 @@ def _activate(actor, user, node: Node, version: NodeConfigVersion, lowered, appr
     before = node.active_config.version if node.active_config_id else None
     node.active_config = version
     node.save(update_fields=["active_config"])
+    sync_risk_limits(node)
     record_audit(actor, "node.config.activate", "node", node.name,
                  before={"version": before}, after={"version": version.version, "lowered": list(lowered),
                                                     "approval": approval.pk if approval else None})  # fmt: skip

@@ -8,6 +8,7 @@ from django.utils import timezone
 from trading.engine.config import NodeConfig, parse_node_config
 from trading.engine.snapshots import config_version
 from trading.models import Node, NodeConfigVersion
+from trading.services.risk_limit_rows import sync_risk_limits
 
 STATE_NAMES = {0: Node.TradingState.ACTIVE, 1: Node.TradingState.REDUCING, 2: Node.TradingState.HALTED}
 
@@ -33,6 +34,7 @@ def node_config_activate(
     if activate:
         node.active_config = version
         node.save(update_fields=["active_config"])
+        sync_risk_limits(node)
     return node, version, config
 
 
