@@ -1,6 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from trading.audit import Actor
 from trading.backtest.config import ConfigError
@@ -15,11 +18,17 @@ from trading.models import (
     NodeConfigVersion,
     Order,
     RiskLimit,
+    StrategyConfig,
 )
 from trading.services.config_changes import propose_node_config
 from trading.services.nodes import node_config_activate
 from trading.services.operations import OperationDenied
 from trading.services.risk_limit_rows import parse_limit_value, set_risk_limit
+from trading.services.strategy_configs import (
+    add_strategy_config,
+    apply_strategy_config,
+    validate_strategy_document,
+)
 
 
 @admin.register(Node)
@@ -247,3 +256,101 @@ class RiskLimitAdmin(admin.ModelAdmin):
             messages.info(request, f"version {proposal.version.version} active; the node was told to reload")
         else:
             messages.info(request, "no change: that is the active value")
+
+
+class StrategyConfigForm(forms.ModelForm):
+    class Meta:
+        model = StrategyConfig
+        fields = ("name", "strategy", "symbol", "market", "document", "comment")
+
+    def clean(self):
+        cleaned = super().clean()
+        needed = ("strategy", "symbol", "market", "document")
+        if all(cleaned.get(key) is not None for key in needed):
+            try:
+                validate_strategy_document(*(cleaned[key] for key in needed))
+            except ConfigError as exc:
+                raise forms.ValidationError({"document": f"refused: {exc}"}) from exc
+        return cleaned
+
+
+class ApplyStrategyConfigForm(forms.Form):
+    node = forms.ModelChoiceField(queryset=Node.objects.exclude(active_config=None))
+    reason = forms.CharField(required=False, max_length=200)
+
+
+@admin.register(StrategyConfig)
+class StrategyConfigAdmin(admin.ModelAdmin):
+    """Versions are immutable: adding one with an existing name stores its next version. A
+    version is put on a node's instrument with "apply to a node" (the configuration service)."""
+
+    form = StrategyConfigForm
+    list_display = ("name", "version", "strategy", "symbol", "market", "created_by_username", "created_at")
+    list_filter = ("strategy", "symbol")
+    search_fields = ("name", "comment")
+    readonly_fields = ("version", "created_by_username", "created_at", "apply_link")
+
+    def get_fields(self, request, obj=None):
+        base = ["name", "strategy", "symbol", "market", "document", "comment"]
+        return base if obj is None else ["apply_link", *base, "version", "created_by_username", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return ("apply_link", "name", "strategy", "symbol", "market", "document", "comment", "version",
+                "created_by_username", "created_at")  # fmt: skip
+
+    @admin.display(description="apply")
+    def apply_link(self, obj):
+        from django.utils.html import format_html
+
+        url = reverse("admin:trading_strategyconfig_apply", args=[obj.pk])
+        return format_html('<a href="{}" id="apply-strategy-config">apply to a node</a>', url)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        try:
+            row = add_strategy_config(
+                Actor.from_request(request), name=data["name"], strategy=data["strategy"], symbol=data["symbol"],
+                market=data["market"], document=data["document"], comment=data.get("comment", ""),
+            )  # fmt: skip
+        except OperationDenied as exc:
+            raise PermissionDenied(exc.reason) from exc
+        obj.pk, obj.version, obj.created_at = row.pk, row.version, row.created_at
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.apply_view)
+        return [path("<int:pk>/apply/", view, name="trading_strategyconfig_apply"), *super().get_urls()]
+
+    def apply_view(self, request, pk: int):
+        config = get_object_or_404(StrategyConfig, pk=pk)
+        if not request.user.has_perm("trading.add_nodeconfigversion"):
+            raise PermissionDenied("missing permission trading.add_nodeconfigversion")
+        form = ApplyStrategyConfigForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                proposal = apply_strategy_config(
+                    Actor.from_request(request), form.cleaned_data["node"].name, config.pk,
+                    comment=form.cleaned_data["reason"],
+                )  # fmt: skip
+            except OperationDenied as exc:
+                raise PermissionDenied(exc.reason) from exc
+            except (ConfigError, LookupError) as exc:
+                messages.error(request, f"refused, nothing changed: {exc}")
+            else:
+                if proposal.approval is not None:
+                    messages.warning(request, f"NOT applied: it raises {', '.join(proposal.raised)}; "
+                                              f"approval request #{proposal.approval.pk} needs a second user")  # fmt: skip
+                elif proposal.activated:
+                    messages.info(
+                        request, f"version {proposal.version.version} active; the node was told to reload"
+                    )
+                else:
+                    messages.info(request, "no change: the node already runs this configuration")
+                return redirect(reverse("admin:trading_strategyconfig_change", args=[config.pk]))
+        context = {**self.admin_site.each_context(request), "title": f"Apply {config} to a node", "form": form,
+                   "config": config, "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/trading/strategyconfig/apply.html", context)

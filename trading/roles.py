@@ -30,6 +30,7 @@ _VIEW = [
     "trading.view_auditentry",
     "trading.view_approvalrequest",
     "trading.view_risklimit",
+    "trading.view_strategyconfig",
 ]
 _OPERATE = [
     "trading.kill_node",
@@ -45,6 +46,7 @@ _RISK = [
     "trading.change_nodeconfigversion",
     "trading.add_nodeconfigversion",
     "trading.change_risklimit",
+    "trading.add_strategyconfig",
 ]
 _ADMIN = ["trading.add_node", "trading.change_node", "trading.add_backtestrun", "trading.delete_backtestrun"]
 
