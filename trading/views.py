@@ -29,7 +29,7 @@ from trading.selectors.console import (
     state_hashes,
 )
 from trading.selectors.events import event_get, event_page
-from trading.services.operations import OperationDenied, decide_approval, request_approval
+from trading.services.operations import OperationDenied, decide_approval, request_approval, resume_action
 
 
 def _display(value):
@@ -113,7 +113,8 @@ def node_live(request, name: str):
 def resume_request(request, name: str):
     reason = request.POST.get("reason", "")
     try:
-        approval = request_approval(Actor.from_request(request), "RESUME", name, reason=reason)
+        action = resume_action(name)
+        approval = request_approval(Actor.from_request(request), action, name, reason=reason)
     except OperationDenied as exc:
         return HttpResponseForbidden(exc.reason)
     except LookupError as exc:
@@ -121,7 +122,8 @@ def resume_request(request, name: str):
     except ValueError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"resume requested (#{approval.pk}): a second user must approve it")
+        what = "re-enabling the strategy" if action == ApprovalRequest.Action.REENABLE_STRATEGY else "resume"
+        messages.success(request, f"{what} requested (#{approval.pk}): a second user must approve it")
     return redirect("node-live", name=name)
 
 

@@ -26,6 +26,7 @@ from django.utils import timezone
 from trading.audit import Actor, record_audit
 from trading.engine.control import ControlAck, send_command
 from trading.models import ApprovalRequest, Node, NodeCommand
+from trading.risk_reasons import STATE_HALTED, is_breaker, reason_name
 from trading.services.nodes import STATE_NAMES
 
 SINGLE_OPERATOR_COMMANDS = {
@@ -35,7 +36,12 @@ SINGLE_OPERATOR_COMMANDS = {
     "DISCONNECT": "trading.disconnect_node",
 }
 # action -> (permission to ask for it, the node command an approval carries out)
-APPROVAL_ACTIONS = {ApprovalRequest.Action.RESUME: ("trading.request_resume_node", "RESUME")}
+# action -> (permission to ask, node command carried out once approved)
+APPROVAL_ACTIONS = {
+    ApprovalRequest.Action.RESUME: ("trading.request_resume_node", "RESUME"),
+    # a circuit breaker halted the node: trading again means re-enabling the strategy it stopped
+    ApprovalRequest.Action.REENABLE_STRATEGY: ("trading.request_resume_node", "RESUME"),
+}
 DECIDE_PERMISSION = "trading.decide_approvalrequest"
 DEFAULT_APPROVAL_TTL = dt.timedelta(minutes=15)
 MIN_APPROVAL_TTL, MAX_APPROVAL_TTL = dt.timedelta(seconds=30), dt.timedelta(hours=24)
@@ -207,7 +213,10 @@ def request_approval(
     reason: str = "",
     ttl: dt.timedelta = DEFAULT_APPROVAL_TTL,
 ) -> ApprovalRequest:
-    """Ask for an action a second user must approve (today: RESUME of a node)."""
+    """Ask for an action a second user must approve: RESUME of a halted node, or
+    REENABLE_STRATEGY when a circuit breaker halted it (the node's last reported reason decides
+    which one applies). The halt reason is recorded; if the node halts for another reason
+    before the approval, the approval fails rather than lift a halt nobody asked about."""
     if action not in APPROVAL_ACTIONS:
         raise ValueError(f"{action!r} is not an action that goes through approval")
     if not isinstance(ttl, dt.timedelta) or not MIN_APPROVAL_TTL <= ttl <= MAX_APPROVAL_TTL:
@@ -221,8 +230,30 @@ def request_approval(
         node = Node.objects.filter(name=node_name).first()
         if node is None:
             raise LookupError(f"no node named {node_name!r}")
-        request = create_approval(actor, user, action, node, reason=reason, ttl=ttl)
+        status = node.last_status or {}
+        # the reason is known only when the node's own last report says it is halted (an ack can
+        # run ahead of the report by up to a second: then nothing is recorded and checked)
+        halt_reason = (
+            status.get("trading_state_reason") if status.get("trading_state") == STATE_HALTED else None
+        )
+        if action == ApprovalRequest.Action.REENABLE_STRATEGY and not is_breaker(halt_reason):
+            raise ValueError("the node was not halted by a circuit breaker: ask for a RESUME instead")
+        if action == ApprovalRequest.Action.RESUME and is_breaker(halt_reason):
+            raise ValueError(
+                f"a circuit breaker ({reason_name(halt_reason)}) halted the node: ask to re-enable the strategy"
+            )
+        payload = {"halt_reason": halt_reason if isinstance(halt_reason, int) else None}
+        request = create_approval(actor, user, action, node, payload=payload, reason=reason, ttl=ttl)
     return request
+
+
+def resume_action(node_name: str) -> str:
+    """Which approval lifts node `node_name`'s halt: REENABLE_STRATEGY after a circuit breaker
+    (by the node's last report), RESUME otherwise."""
+    status = Node.objects.filter(name=node_name).values_list("last_status", flat=True).first() or {}
+    if status.get("trading_state") == STATE_HALTED and is_breaker(status.get("trading_state_reason")):
+        return ApprovalRequest.Action.REENABLE_STRATEGY
+    return ApprovalRequest.Action.RESUME
 
 
 def create_approval(
@@ -304,6 +335,15 @@ def _carry_out(
         return
     command = APPROVAL_ACTIONS[request.action][1]
     node = Node.objects.select_for_update().get(name=request.target_id)
+    asked_about = (request.payload or {}).get("halt_reason")
+    current = (node.last_status or {}).get("trading_state_reason")
+    if asked_about is not None and current != asked_about:
+        failure = (f"the node's halt reason changed since the request ({reason_name(asked_about)} -> "
+                   f"{reason_name(current) or 'none'}): ask again")  # fmt: skip
+        request.status, request.outcome = ApprovalRequest.Status.FAILED, failure
+        request.save(update_fields=["status", "outcome"])
+        record_audit(actor, "approval.failed", "approval", str(request.pk), after={"reason": failure})
+        return
     queue_command(
         actor, user, node, command, approval=request, publisher=publisher, ack_timeout_s=ack_timeout_s
     )
