@@ -23,6 +23,7 @@ register_converter(NodeNameConverter, "node")
 
 urlpatterns = [
     path("", trading_views.overview, name="overview"),
+    path("backtests/", trading_views.backtest_list, name="backtest-list"),
     path("backtests/<int:pk>/", trading_views.backtest_detail, name="backtest-detail"),
     path("nodes/<node:name>/", trading_views.node_live, name="node-live"),
     path("nodes/<node:name>/resume/", trading_views.resume_request, name="node-resume-request"),

@@ -13,10 +13,17 @@ from django.views.decorators.http import require_GET, require_POST
 from trading.audit import Actor, record_audit
 from trading.backtest.report import REPORT_KEYS
 from trading.forms.audit import AuditFilterForm
+from trading.forms.backtests import BacktestFilterForm
 from trading.forms.events import EventFilterForm
 from trading.models import ApprovalRequest, AuditEntry, BacktestRun, Event, Node
 from trading.selectors.audit import AuditFilter, audit_entries, audit_page
-from trading.selectors.backtests import backtest_run_get, backtest_run_list, equity_polyline, node_list
+from trading.selectors.backtests import (
+    backtest_run_get,
+    backtest_run_list,
+    backtest_run_page,
+    equity_polyline,
+    node_list,
+)
 from trading.selectors.console import (
     approvals_for,
     equity_curve,
@@ -49,6 +56,24 @@ def _display(value):
 def overview(request):
     nodes = [node_overview(node) for node in node_list().select_related("active_config")]
     return render(request, "trading/overview.html", {"nodes": nodes, "runs": backtest_run_list()})
+
+
+@require_GET
+@login_required
+@permission_required("trading.view_backtestrun", raise_exception=True)
+def backtest_list(request):
+    form = BacktestFilterForm(request.GET or None)
+    runs, next_before = [], None
+    if not request.GET or form.is_valid():
+        data = form.cleaned_data if request.GET else {}
+        runs, next_before = backtest_run_page(
+            strategy=data.get("strategy") or "", symbol=data.get("symbol") or "", before=data.get("before")
+        )
+    query = request.GET.copy()
+    query.pop("before", None)
+    return render(request, "trading/backtest_list.html",
+                  {"form": form, "runs": runs, "next_before": next_before, "query": query.urlencode()},
+                  status=200 if not form.errors else 400)  # fmt: skip
 
 
 @require_GET

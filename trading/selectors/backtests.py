@@ -15,6 +15,22 @@ def backtest_run_list(limit: int = 50) -> QuerySet[BacktestRun]:
     return BacktestRun.objects.defer("equity_curve", "config").order_by("-created_at", "-id")[:limit]
 
 
+def backtest_run_page(
+    *, strategy: str = "", symbol: str = "", before: int | None = None, size: int = 50
+) -> tuple[list[BacktestRun], int | None]:
+    """One page of runs, newest first, keyset on id (ids grow with creation): the rows and
+    the `before` of the next page (None on the last)."""
+    runs = BacktestRun.objects.defer("equity_curve", "config").order_by("-id")
+    if strategy:
+        runs = runs.filter(strategy=strategy)
+    if symbol:
+        runs = runs.filter(symbol__iexact=symbol)
+    if before is not None:
+        runs = runs.filter(id__lt=before)
+    rows = list(runs[: size + 1])
+    return rows[:size], (rows[size - 1].id if len(rows) > size else None)
+
+
 def backtest_run_get(pk: int) -> BacktestRun:
     return BacktestRun.objects.get(pk=pk)
 
