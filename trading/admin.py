@@ -7,20 +7,27 @@ from django.urls import path, reverse
 
 from trading.audit import Actor
 from trading.backtest.config import ConfigError
-from trading.engine.config import parse_node_config
 from trading.models import (
     ApprovalRequest,
     AuditEntry,
     BacktestRun,
     Fill,
+    Instrument,
     Node,
     NodeCommand,
     NodeConfigVersion,
     Order,
     RiskLimit,
     StrategyConfig,
+    Venue,
 )
 from trading.services.config_changes import propose_node_config
+from trading.services.instrument_registry import (
+    SPEC_FIELDS,
+    add_instrument,
+    parse_node_document,
+    set_venue_trading,
+)
 from trading.services.nodes import node_config_activate
 from trading.services.operations import OperationDenied
 from trading.services.risk_limit_rows import parse_limit_value, set_risk_limit
@@ -59,7 +66,7 @@ class NodeConfigVersionForm(forms.ModelForm):
         if not isinstance(document, dict):
             raise forms.ValidationError({"document": "the document must be a JSON object"})
         try:
-            config = parse_node_config(document)
+            config = parse_node_document(document)
         except ConfigError as exc:
             raise forms.ValidationError({"document": f"refused: {exc}"}) from exc
         if config.node != node.name:
@@ -354,3 +361,90 @@ class StrategyConfigAdmin(admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "title": f"Apply {config} to a node", "form": form,
                    "config": config, "opts": self.model._meta}  # fmt: skip
         return TemplateResponse(request, "admin/trading/strategyconfig/apply.html", context)
+
+
+@admin.register(Venue)
+class VenueAdmin(admin.ModelAdmin):
+    """Closing a venue to trading refuses every new node configuration that trades on it."""
+
+    list_display = ("name", "trading_enabled", "description", "created_at")
+    fields = ("name", "description", "trading_enabled")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("name",) if obj is not None else ()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        actor = Actor.from_request(request)
+        if not change:
+            super().save_model(request, obj, form, change)
+            from trading.audit import record_audit
+
+            record_audit(
+                actor, "venue.add", "venue", obj.name, after={"trading_enabled": obj.trading_enabled}
+            )
+            return
+        if "description" in form.changed_data:
+            type(obj).objects.filter(pk=obj.pk).update(description=obj.description)
+        if "trading_enabled" in form.changed_data:
+            try:
+                set_venue_trading(actor, obj.name, obj.trading_enabled)
+            except OperationDenied as exc:
+                raise PermissionDenied(exc.reason) from exc
+
+
+class InstrumentForm(forms.ModelForm):
+    """A new instrument, validated exactly as instrument files are (exact decimal conversion)."""
+
+    class Meta:
+        model = Instrument
+        fields = ("venue", *SPEC_FIELDS)
+
+    def clean_symbol(self):
+        return self.cleaned_data["symbol"].upper()  # the registry's key is the upper-case symbol
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        from trading.instruments import InstrumentError, InstrumentSpec
+
+        data = {field: cleaned.get(field) for field in SPEC_FIELDS}
+        for field in ("tick_size", "lot_size", "multiplier"):
+            data[field] = format(data[field].normalize(), "f")
+        try:
+            InstrumentSpec.from_json({**data, "venue": cleaned["venue"].name})
+        except InstrumentError as exc:
+            raise forms.ValidationError(f"refused: {exc}") from exc
+        return cleaned
+
+
+@admin.register(Instrument)
+class InstrumentAdmin(admin.ModelAdmin):
+    """Instruments are added, never edited: a journal replays only with the spec it was
+    recorded with (a different tick or lot size is a new instrument)."""
+
+    form = InstrumentForm
+    list_display = ("symbol", "market", "venue", "tick_size", "lot_size", "contract_type", "maker_fee_ppm",
+                    "taker_fee_ppm", "source")  # fmt: skip
+    list_filter = ("venue", "market", "contract_type", "source")
+    search_fields = ("symbol",)
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = {field: form.cleaned_data[field] for field in SPEC_FIELDS}
+        for field in ("tick_size", "lot_size", "multiplier"):
+            data[field] = format(data[field].normalize(), "f")
+        data["venue"] = form.cleaned_data["venue"].name
+        try:
+            row = add_instrument(Actor.from_request(request), data)
+        except OperationDenied as exc:
+            raise PermissionDenied(exc.reason) from exc
+        obj.pk, obj.created_at = row.pk, row.created_at

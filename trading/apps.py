@@ -8,6 +8,9 @@ def _sync_roles(sender, using="default", **kwargs) -> None:
 
     if using == "default":
         sync_roles()
+        from trading.services.instrument_registry import seed_shipped_instruments
+
+        seed_shipped_instruments()
 
 
 class TradingConfig(AppConfig):

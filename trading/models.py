@@ -107,6 +107,7 @@ class BacktestRun(models.Model):
 
 from trading.audit_models import *  # noqa: E402, F403  (audit trail and approvals)
 from trading.command_models import *  # noqa: E402, F403  (operator commands to nodes)
+from trading.instrument_models import *  # noqa: E402, F403  (venues and instruments)
 from trading.journal_models import *  # noqa: E402, F403  (journal and projections)
 from trading.risk_limit_models import *  # noqa: E402, F403  (risk limits of the active configurations)
 from trading.strategy_config_models import *  # noqa: E402, F403  (versioned strategy configurations)

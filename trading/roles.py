@@ -31,6 +31,8 @@ _VIEW = [
     "trading.view_approvalrequest",
     "trading.view_risklimit",
     "trading.view_strategyconfig",
+    "trading.view_venue",
+    "trading.view_instrument",
 ]
 _OPERATE = [
     "trading.kill_node",
@@ -48,7 +50,15 @@ _RISK = [
     "trading.change_risklimit",
     "trading.add_strategyconfig",
 ]
-_ADMIN = ["trading.add_node", "trading.change_node", "trading.add_backtestrun", "trading.delete_backtestrun"]
+_ADMIN = [
+    "trading.add_node",
+    "trading.change_node",
+    "trading.add_backtestrun",
+    "trading.delete_backtestrun",
+    "trading.add_venue",
+    "trading.change_venue",
+    "trading.add_instrument",
+]
 
 ROLES: dict[str, tuple[str, ...]] = {
     VIEWER: tuple(_VIEW),

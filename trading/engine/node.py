@@ -49,6 +49,7 @@ from trading.engine.reconcile import VenueOrder, VenueTrade, plan, position_diff
 from trading.engine.recovery import RecoveryError, apply_config, build_node_engine, recover, same_instruments
 from trading.engine.snapshots import ConfigStore, SnapshotStore, config_version
 from trading.engine.venue_types import FeedInstrument
+from trading.instruments import InstrumentRegistry
 
 log = logging.getLogger("atomic_ops.node")
 
@@ -74,6 +75,7 @@ class NodeServices:
     make_sink: Callable[..., object] | None = None  # JournalSink factory (trading.journal_sink)
     session_logon: bool = False  # Ed25519 keys: session.logon instead of signing every request
     restore_journal: Callable[..., int] | None = None  # (conninfo, node_id, journal) -> records restored
+    instruments: InstrumentRegistry | None = None  # what node documents name; None: the shipped file
 
 
 @dataclass
@@ -153,7 +155,7 @@ class Node:
                 last_seq,
                 self.config_store,
                 self.snapshots.latest(last_seq),
-                load_config=parse_node_config,
+                load_config=self.parse_config,
             )
         except RecoveryError as exc:
             self.journal.close()
@@ -360,7 +362,7 @@ class Node:
         config = None
         if document is not None:
             try:
-                config = parse_node_config(document)
+                config = self.parse_config(document)
                 if config_version(document) != version:
                     problem = f"refused: configuration {version} does not match its content"
                 elif not same_instruments(config, self.config):
@@ -606,6 +608,10 @@ class Node:
                 next_status = time.monotonic() + 1.0
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(self.services.report_status, snapshot)
+
+    def parse_config(self, document: dict) -> NodeConfig:
+        """A node document checked against this node's instrument registry."""
+        return parse_node_config(document, registry=self.services.instruments)
 
     def health(self) -> dict:
         """The node's state for /healthz (operators, supervisors and end-to-end tests)."""

@@ -15,11 +15,11 @@ from django.db import transaction
 
 from trading.audit import Actor, record_audit
 from trading.backtest.config import ConfigError
-from trading.engine.config import parse_node_config
 from trading.engine.snapshots import config_version
 from trading.models import ApprovalRequest, Node, NodeCommand, NodeConfigVersion
 from trading.risk_limits import limit_changes
 from trading.services import operations
+from trading.services.instrument_registry import parse_node_document
 from trading.services.risk_limit_rows import sync_risk_limits
 
 CHANGE_PERMISSION = "trading.add_nodeconfigversion"
@@ -48,7 +48,7 @@ def propose_node_config(
     `base_version` (the version the document was edited from) is no longer the active one."""
     action = "node.config"
     user = operations.require_permission(actor, CHANGE_PERMISSION, action, "node", str(node_name))
-    config = parse_node_config(document)
+    config = parse_node_document(document)
     if config.node != node_name:
         raise ConfigError(f"the document is for node {config.node!r}, not {node_name!r}")
     comment = operations.clean_reason(comment)
@@ -116,6 +116,10 @@ def carry_out_raise(actor: Actor, user, approval: ApprovalRequest, publisher=Non
     version = NodeConfigVersion.objects.filter(node=node, version=payload.get("version")).first()
     if version is None:
         return "the requested configuration version no longer exists"
+    try:
+        parse_node_document(version.document)  # a venue may have closed since the request
+    except ConfigError as exc:
+        return f"the configuration is no longer acceptable: {exc}"
     _activate(actor, user, node, version, payload.get("lowered", []), approval, publisher)
     return ""
 

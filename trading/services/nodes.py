@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from trading.engine.config import NodeConfig, parse_node_config
+from trading.engine.config import NodeConfig
 from trading.engine.snapshots import config_version
 from trading.models import Node, NodeConfigVersion
+from trading.services.instrument_registry import parse_node_document
 from trading.services.risk_limit_rows import sync_risk_limits
 
 STATE_NAMES = {0: Node.TradingState.ACTIVE, 1: Node.TradingState.REDUCING, 2: Node.TradingState.HALTED}
@@ -20,7 +21,7 @@ def node_config_activate(
     """Validate a node document, store it as a version of its node (creating the node) and, with
     `activate`, make it the active one. Raises ConfigError (nothing is written) when the document
     is invalid. The same document twice is the same version."""
-    config = parse_node_config(document)
+    config = parse_node_document(document)
     if config.node != node_name:
         from trading.backtest.config import ConfigError
 

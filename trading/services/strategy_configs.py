@@ -11,9 +11,10 @@ from django.db.models import Max
 
 from trading.audit import Actor, record_audit
 from trading.backtest.config import BacktestConfig, ConfigError, build_engine_setup, parse_config
-from trading.instruments import InstrumentError, InstrumentRegistry
+from trading.instruments import InstrumentError
 from trading.models import Node, StrategyConfig
 from trading.services import operations
+from trading.services.instrument_registry import instrument_registry
 
 ADD_PERMISSION = "trading.add_strategyconfig"
 APPLY_PERMISSION = "trading.add_nodeconfigversion"
@@ -34,7 +35,7 @@ def validate_strategy_document(strategy: str, symbol: str, market: str, document
     if unknown:
         raise ConfigError(f"unknown sections {unknown}: a strategy configuration has only {list(SECTIONS)}")
     try:
-        spec = InstrumentRegistry().get(symbol, market)
+        spec = instrument_registry().get(symbol, market)
     except InstrumentError as exc:
         raise ConfigError(f"instrument: {exc}") from exc
     config: BacktestConfig = parse_config(document)

@@ -32,6 +32,7 @@ from trading.journal_sink import restore_journal
 from trading.journal_sink_process import JournalSinkProcess
 from trading.models import Node as NodeRow
 from trading.models import NodeConfigVersion
+from trading.services.instrument_registry import instrument_registry
 from trading.services.nodes import node_config_activate, node_status_report
 
 
@@ -94,6 +95,7 @@ class Command(BaseCommand):
             make_sink=JournalSinkProcess,
             restore_journal=restore_journal,
             session_logon=session_logon,
+            instruments=instrument_registry(),
         )
         logging.basicConfig(
             level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -123,7 +125,9 @@ class Command(BaseCommand):
                 raise CommandError(f"no node named {name!r}: create it with --config FILE.json")
             if node_row.active_config is None:
                 raise CommandError(f"node {name!r} has no active configuration: give --config FILE.json")
-            return node_row, parse_node_config(node_row.active_config.document)
+            return node_row, parse_node_config(
+                node_row.active_config.document, registry=instrument_registry()
+            )
         except ConfigError as exc:
             raise CommandError(str(exc)) from exc
 
