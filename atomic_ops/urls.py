@@ -31,6 +31,7 @@ urlpatterns = [
     path("approvals/<int:pk>/decide/", trading_views.approval_decide, name="approval-decide"),
     path("events/", trading_views.event_list, name="event-list"),
     path("events/<node:name>/<int:seq>/", trading_views.event_detail, name="event-detail"),
+    path("events/<node:name>/state/", trading_views.event_state_at, name="event-state-at"),
     path("audit/", trading_views.audit_list, name="audit-list"),
     path("audit/export.csv", trading_views.audit_export, name="audit-export"),
     path("audit/<int:seq>/", trading_views.audit_detail, name="audit-detail"),

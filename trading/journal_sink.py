@@ -30,7 +30,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -794,32 +794,55 @@ _RESTORE_COLUMNS = (
 )  # fmt: skip
 
 
+def read_journal_rows(
+    cursor, node_id: int, after_seq: int = 0, through_seq: int | None = None, chunk: int = RESTORE_CHUNK
+) -> Iterator[np.ndarray]:
+    """A node's records in PostgreSQL with after_seq < seq (<= through_seq), in seq order, as
+    journal-record arrays of at most `chunk` rows (a psycopg or Django cursor: one query per
+    chunk, never the whole journal at once). Raises SinkError on a gap, and when through_seq is
+    given and the rows end before it."""
+    last = after_seq
+    while through_seq is None or last < through_seq:
+        limit = chunk if through_seq is None else min(chunk, through_seq - last)
+        cursor.execute(
+            f"SELECT {', '.join(_RESTORE_COLUMNS)} FROM trading_event WHERE node_id = %s AND seq > %s "
+            "ORDER BY seq LIMIT %s",
+            (node_id, last, limit),
+        )
+        rows = cursor.fetchall()
+        if not rows:
+            if through_seq is not None:
+                raise SinkError(
+                    f"node {node_id}: PostgreSQL holds no record after seq {last} (wanted {through_seq})"
+                )
+            return
+        records = np.zeros(len(rows), dtype=JOURNAL_RECORD_DTYPE)
+        columns = list(zip(*rows, strict=True))
+        for name, values in zip(_RESTORE_COLUMNS, columns, strict=True):
+            records[name] = values
+        expected = np.arange(last + 1, last + 1 + len(rows), dtype=np.int64)
+        if not np.array_equal(records["seq"], expected):
+            bad = int(np.flatnonzero(records["seq"] != expected)[0])
+            raise SinkError(
+                f"node {node_id}: PostgreSQL holds a gap after seq {int(expected[bad]) - 1} "
+                f"(the next record there is seq {int(records['seq'][bad])})"
+            )
+        yield records
+        last += len(rows)
+
+
 def restore_journal(conninfo: str, node_id: int, journal) -> int:
     """Rebuild an empty local journal from the node's records in PostgreSQL (the segments were
     lost: a new disk or host). Returns the records restored; refuses a gap. The journal must be
     open and empty; records are appended in seq order, so the result is an ordinary journal."""
-    from hotpath.types import JOURNAL_RECORD_DTYPE
-
     if journal.last_seq != 0:
         raise SinkError("restore_journal needs an empty journal")
     restored = 0
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        while True:
-            rows = conn.execute(
-                f"SELECT {', '.join(_RESTORE_COLUMNS)} FROM trading_event WHERE node_id = %s AND seq > %s "
-                "ORDER BY seq LIMIT %s",
-                (node_id, restored, RESTORE_CHUNK),
-            ).fetchall()
-            if not rows:
-                return restored
-            chunk = np.zeros(len(rows), dtype=JOURNAL_RECORD_DTYPE)
-            columns = list(zip(*rows, strict=True))
-            for name, values in zip(_RESTORE_COLUMNS, columns, strict=True):
-                chunk[name] = values
-            expected = np.arange(restored + 1, restored + 1 + len(rows), dtype=np.int64)
-            if not np.array_equal(chunk["seq"], expected):
-                raise SinkError(
-                    f"node {node_id}: PostgreSQL holds a gap after seq {restored}: cannot restore"
-                )
-            journal.append(chunk)
-            restored += len(rows)
+    with psycopg.connect(conninfo, autocommit=True) as conn, conn.cursor() as cursor:
+        try:
+            for chunk in read_journal_rows(cursor, node_id):
+                journal.append(chunk)
+                restored += len(chunk)
+        except SinkError as exc:
+            raise SinkError(f"{exc}: cannot restore") from exc
+    return restored

@@ -325,3 +325,24 @@ def node_orders(request, name: str):
     rows, next_before = order_rows(node, int(before) if before else None)
     return render(request, "trading/node_orders.html",
                   {"node": node, "rows": rows, "next_before": next_before, "fills": fill_rows(node)})  # fmt: skip
+
+
+@require_GET
+@login_required
+@permission_required("trading.view_event", raise_exception=True)
+def event_state_at(request, name: str):
+    """The engine state at ?seq=N, rebuilt by snapshot + replay and proven against the journal."""
+    from trading.selectors.state_at import StateAtError, parse_seq, state_at
+
+    node = Node.objects.filter(name=name).first()
+    if node is None:
+        raise Http404("no such node")
+    raw = request.GET.get("seq")
+    context = {"node": node, "raw_seq": (raw or "")[:40], "state": None, "error": None}
+    status = 200
+    if raw is not None:
+        try:
+            context["state"] = state_at(node.name, parse_seq(raw))
+        except StateAtError as exc:
+            context["error"], status = exc, exc.status
+    return render(request, "trading/state_at.html", context, status=status)

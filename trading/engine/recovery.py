@@ -37,6 +37,24 @@ class RecoveryError(RuntimeError):
     """The journal and the engine disagree, or something recovery needs is missing."""
 
 
+class ReplayDiverged(RecoveryError):
+    """A regenerated record differs from the journaled one; `seq` is the first that does."""
+
+    def __init__(self, message: str, seq: int):
+        super().__init__(message)
+        self.seq = seq
+
+
+class ReplayUnmatched(RecoveryError):
+    """The replay ended with records on one side only (e.g. a journal cut inside the records of
+    one input: the replay regenerated more than the journal holds)."""
+
+    def __init__(self, message: str, journaled: int, regenerated: int):
+        super().__init__(message)
+        self.journaled = journaled
+        self.regenerated = regenerated
+
+
 def build_node_engine(config: NodeConfig) -> Engine:
     instruments = [dict(i.setup.instrument) for i in config.instruments]
     engine = Engine(instruments, config.risk_config, config.engine_params, None)
@@ -180,9 +198,10 @@ class Replayer:
         n = min(len(got), len(want))
         if n and not np.array_equal(got[:n], want[:n]):
             bad = int(np.flatnonzero(got[:n] != want[:n])[0])
-            raise RecoveryError(
+            raise ReplayDiverged(
                 f"replay diverged at seq {int(want['seq'][bad])}: journal kind {int(want['kind'][bad])}, "
-                f"replay kind {int(got['kind'][bad])}"
+                f"replay kind {int(got['kind'][bad])}",
+                seq=int(want["seq"][bad]),
             )
         self.hashes += int(np.count_nonzero(want[:n]["kind"] == REC_STATE_HASH))
         self.replayed += n
@@ -193,8 +212,10 @@ class Replayer:
         leftover_got = sum(len(a) for a in self.regenerated)
         leftover_want = sum(len(a) for a in self.expected)
         if leftover_got or leftover_want:
-            raise RecoveryError(
-                f"replay ended with {leftover_want} journaled and {leftover_got} regenerated records unmatched"
+            raise ReplayUnmatched(
+                f"replay ended with {leftover_want} journaled and {leftover_got} regenerated records unmatched",
+                journaled=leftover_want,
+                regenerated=leftover_got,
             )
 
 
