@@ -298,3 +298,33 @@ def node_orders(request, name: str):
     rows, next_before = order_rows(node, int(before) if before else None)
     return render(request, "trading/node_orders.html",
                   {"node": node, "rows": rows, "next_before": next_before, "fills": fill_rows(node)})  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- risk page
+
+
+def _operator_powers(user) -> dict[str, bool]:
+    """Which operator controls a user gets on a node's pages (the socket and the services
+    refuse the others anyway)."""
+    return {
+        "kill": user.has_perm("trading.kill_node"),
+        "cancel_all": user.has_perm("trading.cancel_all_node"),
+        "reduce_only": user.has_perm("trading.reduce_only_node"),
+        "disconnect": user.has_perm("trading.disconnect_node"),
+        "request_resume": user.has_perm("trading.request_resume_node"),
+        "decide": user.has_perm("trading.decide_approvalrequest"),
+    }
+
+
+@require_GET
+@login_required
+@permission_required("trading.view_node", raise_exception=True)
+def node_risk(request, name: str):
+    """Limits with their usage, drawdown, daily loss and circuit breakers, live over the node's
+    socket; the same operator controls as the node page."""
+    node = _node_or_404(name)
+    return render(
+        request,
+        "trading/node_risk.html",
+        {"node": node, "instruments": node_instruments(node), "can": _operator_powers(request.user)},
+    )
