@@ -28,6 +28,7 @@ urlpatterns = [
     path("nodes/<node:name>/", trading_views.node_live, name="node-live"),
     path("nodes/<node:name>/resume/", trading_views.resume_request, name="node-resume-request"),
     path("nodes/<node:name>/orders/", trading_views.node_orders, name="node-orders"),
+    path("nodes/<node:name>/risk/", trading_views.node_risk, name="node-risk"),
     path("approvals/<int:pk>/decide/", trading_views.approval_decide, name="approval-decide"),
     path("events/", trading_views.event_list, name="event-list"),
     path("events/<node:name>/<int:seq>/", trading_views.event_detail, name="event-detail"),

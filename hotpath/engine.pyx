@@ -16,7 +16,7 @@ from hotpath.book cimport (
     book_write,
 )
 from hotpath.hashing cimport XXH3_64bits
-from hotpath.instrument cimport Instrument, inst_notional
+from hotpath.instrument cimport CT_LINEAR, Instrument, inst_notional, inst_settle_value_x2
 from hotpath.intmath cimport am_abs, am_add
 from hotpath.matching cimport (
     CMD_CANCEL, CMD_NEW, VR_TOO_MANY_ORDERS, SimParams, VenueCommand, sim_free, sim_init, sim_next_arrival,
@@ -31,7 +31,7 @@ from hotpath.orders cimport (
     position_read, position_unrealized, position_write,
 )
 from hotpath.risk cimport (
-    N_RISK_REASONS, RR_JOURNAL, RR_OK, RR_OPERATOR, RR_OVERFLOW, RR_SHUTDOWN, STATE_ACTIVE, STATE_HALTED, STATE_REDUCING, ExposureView, OrderIntent, risk_check,
+    N_RISK_REASONS, RAPID_FILL_RING, RR_JOURNAL, RR_OK, RR_OPERATOR, RR_OVERFLOW, RR_SHUTDOWN, STATE_ACTIVE, STATE_HALTED, STATE_REDUCING, ExposureView, OrderIntent, risk_check,
     risk_init, risk_on_equity, risk_on_fill, risk_on_round_trip, risk_read, risk_set_state, risk_write,
 )
 from hotpath.serial cimport (
@@ -57,6 +57,7 @@ from hotpath.types cimport (
     REC_TRADING_STATE, REC_ALERT, SELL, TIF_GTC, TIF_IOC, JournalRecord, MarketEvent,
 )
 
+from hotpath.risk import RiskReason, TradingState
 from hotpath.types import JOURNAL_RECORD_DTYPE, MARKET_EVENT_DTYPE
 
 cdef extern from *:
@@ -1317,3 +1318,136 @@ cdef class Engine:
                                "qty": o.qty, "filled": o.filled, "status": o.status, "ts_created": o.ts_created})
         return result
 
+
+    # ------------------------------------------------------------------ risk and strategy read-outs
+    # For the console's panels (~10 Hz, from Python, never in the loop): plain reads of the
+    # state, nothing is refilled, rolled over or counted. Limits are reported as configured;
+    # a limit disabled with INT64_MAX is None. Money is nano settlement (or quote) currency.
+
+    def risk_status(self):
+        """Engine-wide limits and how much of each is used, the breakers, the trading state."""
+        cdef RiskConfig* c = &self.risk_cfg
+        cdef RiskState* s = &self.risk
+        cdef int64_t j, k, n, mid, total = 0, in_window = 0, ts
+        cdef int64_t ring = min(s.fill_count, RAPID_FILL_RING)
+        cdef int64_t window = min(c.rapid_fill_count, ring)
+        # the same valuation as the gate's total: positions and open leaves at the last mid
+        for j in range(self.n_instruments):
+            mid = self.slots[j].last_mid_x2 // 2
+            if mid <= 0:
+                continue
+            if inst_notional(&self.slots[j].ins, mid, am_abs(self.slots[j].pos.qty) + self.orders.open_qty[j][BUY]
+                             + self.orders.open_qty[j][SELL], &n):
+                n = INT64_MAX
+            if am_add(total, n, &total):
+                total = INT64_MAX
+        # the breaker looks at the last rapid_fill_count fills: how many of them are recent
+        for k in range(window):
+            ts = s.fill_ts[(s.fill_head - 1 - k) & (RAPID_FILL_RING - 1)]
+            if self.now_event - ts <= c.rapid_fill_window_ns:
+                in_window += 1
+        # the token bucket as the gate would find it now (the refill itself happens on a check)
+        tokens_e9 = s.tokens_e9
+        if self.now_event > s.last_refill_ts:
+            tokens_e9 += int(self.now_event - s.last_refill_ts) * c.rate_per_sec
+        capacity_e9 = int(c.rate_capacity) * 1_000_000_000
+        tokens_e9 = min(tokens_e9, capacity_e9)
+        return {
+            "trading_state": TradingState(s.state).name.removeprefix("STATE_"),
+            "reason": RiskReason(s.state_reason).name.removeprefix("RR_"),
+            "equity": s.equity,
+            "peak_equity": s.peak_equity,
+            "drawdown": int(s.peak_equity) - s.equity,
+            "max_drawdown": _limit(c.max_drawdown),
+            "day_start_equity": s.day_start_equity,
+            "daily_loss": int(s.day_start_equity) - s.equity,
+            "max_daily_loss": _limit(c.max_daily_loss),
+            "consecutive_losses": s.consecutive_losses,
+            "max_consecutive_losses": _limit(c.max_consecutive_losses),
+            "rapid_fills": in_window,
+            "rapid_fill_count": c.rapid_fill_count,
+            "rapid_fill_window_ns": c.rapid_fill_window_ns,
+            "tokens": tokens_e9 // 1_000_000_000,
+            "rate_capacity": _limit(c.rate_capacity),
+            "rate_per_sec": _limit(c.rate_per_sec),
+            "open_orders": self.orders.n_live,
+            "max_open_orders_total": _limit(c.max_open_orders_total),
+            "total_notional": total,
+            "max_total_notional": _limit(c.max_total_notional),
+            "checks": s.n_checks,
+            "denied": self.n_denied,
+        }
+
+    def risk_usage(self, int64_t instrument):
+        """One instrument's limits and usage. `exposure` is the position with the open orders of
+        its worse side, as the gate counts it against max_position; `notional` values the
+        position and the open leaves at the last mid (None before there is one)."""
+        self._check_instrument(instrument)
+        cdef InstrumentSlot* s = &self.slots[instrument]
+        cdef Book* b = &self.books[instrument]
+        cdef int64_t qty = s.pos.qty
+        cdef int64_t ob = self.orders.open_qty[instrument][BUY], os = self.orders.open_qty[instrument][SELL]
+        cdef int64_t mid2 = s.last_mid_x2, pos_n = 0, open_n = 0, total
+        notional = None
+        if mid2 > 0:
+            if s.ins.contract_type == CT_LINEAR:
+                failed = inst_settle_value_x2(&s.ins, mid2, am_abs(qty), &pos_n)
+            else:
+                failed = inst_notional(&s.ins, 1, am_abs(qty), &pos_n)
+            failed = failed or inst_notional(&s.ins, mid2 // 2, ob + os, &open_n) or am_add(pos_n, open_n, &total)
+            notional = INT64_MAX if failed else total
+        bid, ask = b.side[BUY].best, b.side[SELL].best
+        return {
+            "position": qty,
+            "open_buy": ob,
+            "open_sell": os,
+            "exposure": max(abs(qty + ob), abs(qty - os)),
+            "max_position": _limit(s.limits.max_position),
+            "open_orders": self.orders.open_count[instrument],
+            "max_open_orders": _limit(s.limits.max_open_orders),
+            "notional": notional,
+            "max_notional": _limit(s.limits.max_notional),
+            "max_order_qty": _limit(s.limits.max_order_qty),
+            "collar_ppm": _limit(s.limits.collar_ppm),
+            "spread_ticks": ask - bid if (bid > 0 and ask > 0 and b.valid) else None,
+            "max_spread_ticks": _limit(s.limits.max_spread_ticks),
+        }
+
+    def strategy_state(self, int64_t instrument):
+        """What the instrument's strategy last decided, and its inputs for an order/fill ratio.
+        reservation_e6 / half_spread_e6 are ticks * 1e6 (None when the strategy has none yet).
+        `orders` counts orders the engine placed; the engine counts them per engine, so it is
+        given only when the engine trades one instrument (None otherwise)."""
+        self._check_instrument(instrument)
+        cdef InstrumentSlot* s = &self.slots[instrument]
+        kind = {v: k for k, v in STRATEGY_KINDS.items()}.get(s.strategy_kind, "none")
+        reservation = half_spread = None
+        quotes = 0
+        order_qty = 0
+        if s.strategy_kind == STRAT_AVELLANEDA:
+            quotes, order_qty = s.as_s.n_quotes, s.as_p.q.order_qty
+            if s.as_s.n_quotes > 0:
+                reservation, half_spread = s.as_s.last_reservation_e6, s.as_s.last_half_spread_e6
+        elif s.strategy_kind == STRAT_SKEWED:
+            quotes, order_qty = s.mm_s.n_quotes, s.mm_p.q.order_qty
+        elif s.strategy_kind == STRAT_TAKER:
+            quotes, order_qty = s.tk_s.n_signals, s.tk_p.order_qty
+        return {
+            "kind": kind,
+            "reservation_e6": reservation,
+            "half_spread_e6": half_spread,
+            "inventory": s.pos.qty,
+            "order_qty": order_qty,
+            "quotes": quotes,
+            "decisions": s.n_decisions,
+            "targets": s.n_targets,
+            "orders": self.n_orders if self.n_instruments == 1 else None,
+            "fills": s.pos.n_fills,
+            "realized_pnl": s.pos.realized - s.pos.fees,
+            "fees": s.pos.fees,
+        }
+
+
+cdef inline object _limit(int64_t value):
+    # INT64_MAX is how a limit is disabled (risk.pxd): the panels show "no limit", not a number
+    return None if value == INT64_MAX else value

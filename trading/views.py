@@ -121,14 +121,7 @@ def node_live(request, name: str):
             "hashes": state_hashes(node),
             "equity": equity_polyline(equity_curve(node)),
             # a viewer gets no buttons at all (the socket and the services refuse them anyway)
-            "can": {
-                "kill": user.has_perm("trading.kill_node"),
-                "cancel_all": user.has_perm("trading.cancel_all_node"),
-                "reduce_only": user.has_perm("trading.reduce_only_node"),
-                "disconnect": user.has_perm("trading.disconnect_node"),
-                "request_resume": user.has_perm("trading.request_resume_node"),
-                "decide": user.has_perm("trading.decide_approvalrequest"),
-            },
+            "can": _operator_powers(user),
         },
     )
 
@@ -346,3 +339,33 @@ def event_state_at(request, name: str):
         except StateAtError as exc:
             context["error"], status = exc, exc.status
     return render(request, "trading/state_at.html", context, status=status)
+
+
+# ---------------------------------------------------------------------------- risk page
+
+
+def _operator_powers(user) -> dict[str, bool]:
+    """Which operator controls a user gets on a node's pages (the socket and the services
+    refuse the others anyway)."""
+    return {
+        "kill": user.has_perm("trading.kill_node"),
+        "cancel_all": user.has_perm("trading.cancel_all_node"),
+        "reduce_only": user.has_perm("trading.reduce_only_node"),
+        "disconnect": user.has_perm("trading.disconnect_node"),
+        "request_resume": user.has_perm("trading.request_resume_node"),
+        "decide": user.has_perm("trading.decide_approvalrequest"),
+    }
+
+
+@require_GET
+@login_required
+@permission_required("trading.view_node", raise_exception=True)
+def node_risk(request, name: str):
+    """Limits with their usage, drawdown, daily loss and circuit breakers, live over the node's
+    socket; the same operator controls as the node page."""
+    node = _node_or_404(name)
+    return render(
+        request,
+        "trading/node_risk.html",
+        {"node": node, "instruments": node_instruments(node), "can": _operator_powers(request.user)},
+    )

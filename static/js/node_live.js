@@ -1,13 +1,18 @@
-// Live node page: one websocket (ws/nodes/<node>/) brings a snapshot then deltas of the node's
-// panel; the operator buttons send commands over the same socket. Reconnects with backoff and
-// starts again from a snapshot.
+// Live node page: the node's panel (snapshot then deltas over node_socket.js) drawn as the book
+// ladder, position, signals, the A-S internals, latency percentiles and histograms, live orders;
+// the operator buttons send their commands over the same socket.
+import { bindCommandButtons, nodeSocket } from "./node_socket.js";
+
 const script = document.getElementById("node-live-script");
 const node = script.dataset.node;
 const instruments = JSON.parse(document.getElementById("instruments").textContent);
 const STATES = ["ACTIVE", "REDUCING", "HALTED"];
+const HISTOGRAM_FRAMES = 100; // ~10 s of frames at 10 Hz
+const BIN_UPPERS = [16]; // the node's log2 buckets (metrics.py): (0, 16 ns], then powers of two to 2^36 ns, then above
+for (let p = 5; p <= 36; p++) BIN_UPPERS.push(2 ** p);
+BIN_UPPERS.push(null);
+const latencyFrames = {}; // stage -> the last HISTOGRAM_FRAMES frames' buckets
 let panel = null;
-let socket = null;
-let backoff = 500;
 
 const $ = (id) => document.getElementById(id);
 const spec = (index) => instruments[index] || { price_decimals: 0, qty_decimals: 0, tick_size: "1", lot_size: "1" };
@@ -73,47 +78,77 @@ function render() {
   }));
 }
 
-function onMessage(event) {
-  const message = JSON.parse(event.data);
-  if (message.type === "snapshot") {
-    panel = message.panel;
-    render();
-  } else if (message.type === "delta" && panel) {
-    Object.assign(panel, message.changed);
-    render();
-  } else if (message.type === "command_result") {
-    $("command-result").textContent = `${message.command}: ${message.status}` + (message.detail ? ` (${message.detail})` : "");
-    $("command-result").dataset.status = message.status;
-  } else if (message.type === "refused" || message.type === "error") {
-    $("command-result").textContent = `${message.command || ""} refused: ${message.reason}`;
-    $("command-result").dataset.status = "REFUSED";
+function collectLatency(stages) {
+  for (const [name, h] of Object.entries(stages)) {
+    const frames = latencyFrames[name] || (latencyFrames[name] = []);
+    frames.push(h.buckets || []);
+    if (frames.length > HISTOGRAM_FRAMES) frames.shift();
   }
 }
 
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}/ws/nodes/${node}/`);
-  socket.addEventListener("open", () => { backoff = 500; $("connection").textContent = "live"; });
-  socket.addEventListener("message", onMessage);
-  socket.addEventListener("close", (event) => {
-    $("connection").textContent = event.code >= 4400 ? `closed (${event.code})` : "reconnecting…";
-    panel = null;
-    if (event.code >= 4400) return; // refused by the server: reconnecting would not help
-    setTimeout(connect, backoff);
-    backoff = Math.min(backoff * 2, 10000);
+function histogramSvg(frames) {
+  const counts = new Map();
+  for (const buckets of frames) for (const [upper, n] of buckets) counts.set(upper, (counts.get(upper) || 0) + n);
+  const svgNs = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(svgNs, "svg");
+  const w = 4 * BIN_UPPERS.length, h = 28;
+  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  svg.setAttribute("class", "histogram");
+  const max = Math.max(1, ...counts.values());
+  BIN_UPPERS.forEach((upper, k) => {
+    const n = counts.get(upper) || 0;
+    const rect = document.createElementNS(svgNs, "rect");
+    const bar = n ? Math.max(1, Math.round((h * n) / max)) : 0;
+    rect.setAttribute("x", String(4 * k));
+    rect.setAttribute("y", String(h - bar));
+    rect.setAttribute("width", "3");
+    rect.setAttribute("height", String(bar));
+    const title = document.createElementNS(svgNs, "title");
+    title.textContent = (upper == null ? "> 68.7 s" : "≤ " + (upper < 1000 ? upper + " ns" : us(upper))) + ": " + n;
+    rect.append(title);
+    svg.append(rect);
   });
+  return svg;
 }
 
-for (const button of document.querySelectorAll("#actions button[data-command]")) {
-  button.addEventListener("click", () => {
-    if (!window.confirm(button.dataset.confirm)) return;
-    if (!socket || socket.readyState !== WebSocket.OPEN) {
-      $("command-result").textContent = "not connected: command not sent";
-      return;
-    }
-    $("command-result").textContent = `${button.dataset.command}: sent…`;
-    socket.send(JSON.stringify({ action: "command", command: button.dataset.command }));
+function renderHistograms() {
+  const list = $("latency-histograms");
+  if (!list) return;
+  const items = Object.entries(latencyFrames).filter(([, frames]) => frames.some((b) => b.length)).map(([name, frames]) => {
+    const li = document.createElement("li");
+    li.dataset.stage = name;
+    const label = document.createElement("span");
+    label.textContent = name;
+    li.append(label, histogramSvg(frames));
+    return li;
   });
+  list.replaceChildren(...items);
 }
 
-connect();
+function renderStrategy() {
+  const tbody = $("as-internals") && $("as-internals").tBodies[0];
+  if (!tbody) return;
+  rows(tbody, (panel.instruments || []).filter((item) => item.strategy).map((item) => {
+    const s = spec(item.index), st = item.strategy, g = item.signals;
+    const ticks = (e6) => (e6 == null ? "–" : price(e6 / 1e6, s));
+    const halfSpread = st.half_spread_e6 == null ? "–" : ((st.half_spread_e6 / 1e6) * Number(s.tick_size)).toFixed(s.price_decimals + 2);
+    const ratio = st.orders == null ? "–" : st.fills ? (st.orders / st.fills).toFixed(1) : "∞";
+    const q = st.order_qty ? (st.inventory / st.order_qty).toFixed(2) : "–";
+    return [
+      cell(item.symbol + " " + st.kind), cell(ticks(st.reservation_e6), "num reservation"), cell(halfSpread, "num"),
+      cell(qty(st.inventory, s) + " (q " + q + ")", "num"), cell((g.vpin_e6 / 1e6).toFixed(3), "num"),
+      cell(Math.sqrt(g.vol_var_e6 / 1e6).toFixed(2), "num"), cell(st.quotes + " / " + (st.orders ?? "–"), "num"),
+      cell(ratio, "num order-fill"), cell(money(st.realized_pnl), "num"),
+    ];
+  }));
+}
+
+function onPanel(current, changed) {
+  panel = current;
+  if (!changed || "metrics" in changed) collectLatency(((panel.metrics || {}).stages) || {});
+  render();
+  renderStrategy();
+  renderHistograms();
+}
+
+bindCommandButtons(document.getElementById("actions"), nodeSocket(node, onPanel));

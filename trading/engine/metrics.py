@@ -166,6 +166,30 @@ class LatencyHistogram:
             delta.max = self.max if last >= OVERFLOW else min(bucket_upper(last), self.max)
         return delta
 
+    def log2_buckets(self) -> list[list[int | None]]:
+        """The non-empty power-of-two buckets as [upper_ns, count], upper-inclusive: first
+        (0, 16 ns], then (2^(p-1), 2^p] up to 2^36 ns, then [None, count] above it. Compact for
+        the live panels' histogram; an idle stage costs nothing."""
+        if self.count == 0:
+            return []
+        counts = self._counts
+        out: list[list[int | None]] = []
+        n = 0
+        for index in range(17):
+            n += counts[index]
+        if n:
+            out.append([16, n])
+        for power in range(5, MAX_SHIFT + 5):
+            last = _bucket_of_power(power)
+            n = 0
+            for index in range(last - SUB_BUCKETS + 1, last + 1):
+                n += counts[index]
+            if n:
+                out.append([1 << power, n])
+        if counts[OVERFLOW]:
+            out.append([None, counts[OVERFLOW]])
+        return out
+
     def snapshot(self) -> dict:
         return {
             "count": self.count,
@@ -311,12 +335,18 @@ class NodeMetrics:
 
     def snapshot(self) -> dict:
         """For the live panels: per stage the percentiles since the previous snapshot
-        ("recent") and since start ("total"), the counters and the gauges."""
+        ("recent") and since start ("total") and the recent window's log2 buckets, the
+        counters and the gauges."""
         stages = {}
         for name, hist in self.stages.items():
             recent = hist.since(self._previous[name])
             self._previous[name] = hist.copy()
-            stages[name] = {"recent": recent.snapshot(), "total": hist.snapshot()}
+            # buckets: the recent window's distribution (the page accumulates the frames)
+            stages[name] = {
+                "recent": recent.snapshot(),
+                "total": hist.snapshot(),
+                "buckets": recent.log2_buckets(),
+            }
         now = self.clock()
         return {
             "node": self.node,

@@ -658,9 +658,12 @@ class Node:
                     "book": engine.book(item.index, 20),
                     "signals": engine.signals(item.index),
                     "quotes": engine.quotes(item.index),
+                    "risk": engine.risk_usage(item.index),
+                    "strategy": engine.strategy_state(item.index),
                 }
                 for item in self.instruments
             ],
+            "risk": engine.risk_status(),
             "live_orders": engine.live_orders()[:200],
             "stats": engine.stats(),
             "metrics": self.metrics.snapshot(),
