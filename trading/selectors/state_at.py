@@ -45,6 +45,7 @@ from trading.engine.snapshots import Snapshot, SnapshotError, SnapshotStore, con
 from trading.journal_sink import SinkError, read_journal_rows
 from trading.models import Node, NodeConfigVersion
 from trading.selectors.events import durable_seq
+from trading.selectors.instruments import instrument_registry
 
 MAX_SEQ = 2**63 - 1
 BOOK_DEPTH = 20
@@ -67,6 +68,13 @@ class StateAtError(Exception):
         self.kind = kind
         self.status = status
         self.seq = seq
+
+
+def _load_config(document: dict):
+    """Node documents are read against the registry the node itself used (database rows)."""
+    from trading.engine.config import parse_node_config
+
+    return parse_node_config(document, registry=instrument_registry())
 
 
 def parse_seq(raw: object) -> int:
@@ -344,7 +352,7 @@ def state_at(
     result = None
     for start in starts:
         try:
-            result = recover(records_after, end_seq, configs, start)
+            result = recover(records_after, end_seq, configs, start, load_config=_load_config)
             break
         except ReplayDiverged as exc:
             failure = StateAtError(

@@ -7,39 +7,17 @@ with. A venue closed to trading refuses new node configurations that trade its i
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.db import IntegrityError, transaction
 
 from trading.audit import Actor, record_audit
 from trading.backtest.config import ConfigError
 from trading.instruments import InstrumentError, InstrumentRegistry, InstrumentSpec
 from trading.models import Instrument, Venue
+from trading.selectors.instruments import SPEC_FIELDS, instrument_registry, spec_of
 from trading.services import operations
 
 ADD_PERMISSION = "trading.add_instrument"
 VENUE_PERMISSION = "trading.change_venue"
-SPEC_FIELDS = ("symbol", "market", "base", "quote", "settle", "tick_size", "lot_size", "contract_type", "multiplier",
-               "maker_fee_ppm", "taker_fee_ppm", "book_window_log2")  # fmt: skip
-
-
-def _plain(value) -> str:
-    return format(Decimal(str(value)).normalize(), "f")
-
-
-def spec_of(row: Instrument) -> InstrumentSpec:
-    data = {field: getattr(row, field) for field in SPEC_FIELDS}
-    for field in ("tick_size", "lot_size", "multiplier"):
-        data[field] = _plain(data[field])
-    return InstrumentSpec.from_json({**data, "venue": row.venue.name})
-
-
-def instrument_registry() -> InstrumentRegistry:
-    """The shipped instruments, with the database's rows added (and taking precedence)."""
-    registry = InstrumentRegistry()
-    for row in Instrument.objects.select_related("venue"):
-        registry.add(spec_of(row))
-    return registry
 
 
 def seed_shipped_instruments() -> int:

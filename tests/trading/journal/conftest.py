@@ -27,6 +27,7 @@ TABLES_OF_A_NODE = (
     "trading_position",
     "trading_journal_hwm",
     "trading_event",
+    "trading_risklimit",
 )
 
 
