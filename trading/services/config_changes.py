@@ -22,6 +22,11 @@ from trading.risk_limits import limit_changes
 from trading.services import operations
 
 CHANGE_PERMISSION = "trading.add_nodeconfigversion"
+MAX_COMMENT_CHARS = NodeConfigVersion._meta.get_field("comment").max_length
+
+
+class StaleConfig(ConfigError):
+    """The proposal was built on a version that is no longer the active one."""
 
 
 @dataclass(frozen=True)
@@ -34,16 +39,27 @@ class ConfigProposal:
 
 
 def propose_node_config(
-    actor: Actor, node_name: str, document: dict, *, comment: str = "", publisher=None
+    actor: Actor,
+    node_name: str,
+    document: dict,
+    *,
+    comment: str = "",
+    publisher=None,
+    base_version: int | None = None,
 ) -> ConfigProposal:
     """Store `document` as a version of node `node_name` and activate it, or ask for approval if
-    it raises a limit. Raises ConfigError (nothing written) for an invalid document."""
+    it raises a limit. Raises ConfigError (nothing written) for an invalid document. With
+    `base_version` (the version an edit was made on), raises StaleConfig (nothing written) if that
+    is no longer the active version: checked under the node's lock, so two editors cannot silently
+    overwrite each other."""
     action = "node.config"
     user = operations.require_permission(actor, CHANGE_PERMISSION, action, "node", str(node_name))
     config = parse_node_config(document)
     if config.node != node_name:
         raise ConfigError(f"the document is for node {config.node!r}, not {node_name!r}")
     comment = operations.clean_reason(comment)
+    if len(comment) > MAX_COMMENT_CHARS:  # the version row keeps it: refuse rather than fail in the database
+        raise ValueError(f"comment is longer than {MAX_COMMENT_CHARS} characters")
     with transaction.atomic():
         node = (
             Node.objects.select_for_update(of=("self",))
@@ -54,6 +70,12 @@ def propose_node_config(
         if node is None:
             raise LookupError(f"no node named {node_name!r}")
         active = node.active_config
+        if base_version is not None and (active is None or active.version != base_version):
+            current = active.version if active is not None else None
+            raise StaleConfig(
+                f"the active configuration changed since version {base_version} (now {current}): "
+                "reload the page and make the change again"
+            )
         version, _ = NodeConfigVersion.objects.get_or_create(
             node=node, version=config_version(config.document),
             defaults={"document": config.document, "comment": comment},
@@ -105,4 +127,11 @@ def carry_out_raise(actor: Actor, user, approval: ApprovalRequest, publisher=Non
     return ""
 
 
-__all__ = ["CHANGE_PERMISSION", "ConfigProposal", "NodeCommand", "carry_out_raise", "propose_node_config"]
+__all__ = [
+    "CHANGE_PERMISSION",
+    "ConfigProposal",
+    "NodeCommand",
+    "StaleConfig",
+    "carry_out_raise",
+    "propose_node_config",
+]
