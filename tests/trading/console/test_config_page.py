@@ -4,12 +4,15 @@ under the two-person rule for raised limits. Real PostgreSQL and Redis, a stand-
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import uuid
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from trading.audit import Actor, verify_chain
@@ -393,3 +396,41 @@ def test_the_form_renders_every_parameter_with_its_type():
     avellaneda["instruments"][0]["config"]["strategy"] = {"model": "glft"}
     model = {s.name: s for s in param_specs(avellaneda)}["BTCUSDT.strategy.model"]
     assert model.kind == "choice" and model.choices == ("as", "glft") and model.current_text == "glft"
+
+
+# ---------------------------------------------------------------------------- the versions list
+
+
+def test_the_page_costs_the_same_queries_for_many_versions(client, make_user, node):
+    client.force_login(make_user("risk manager"))
+    post(client, node.name, form_data(node.name, node__risk__max_daily_loss="400"))
+    with CaptureQueriesContext(connection) as few:
+        page(client, node.name)
+    for loss in ("300", "200", "100", "50", "40", "30"):
+        post(client, node.name, form_data(node.name, node__risk__max_daily_loss=loss))
+    post(client, node.name, form_data(node.name, BTCUSDT__risk__max_position="0.5"))  # a pending approval
+    with CaptureQueriesContext(connection) as many:
+        body = page(client, node.name)
+    assert body.count('class="diff-previous"') == 9 and "approval #" in body
+    assert 0 < len(many.captured_queries) == len(few.captured_queries) <= 12
+
+
+def test_an_undecided_approval_past_its_expiry_is_shown_expired(client, make_user, node):
+    client.force_login(make_user("risk manager"))
+    post(client, node.name, form_data(node.name, node__risk__max_daily_loss="900"))
+    approval = ApprovalRequest.objects.get()
+    body = page(client, node.name)
+    assert f"approval #{approval.pk} pending" in body
+    ApprovalRequest.objects.filter(pk=approval.pk).update(
+        expires_at=approval.requested_at + dt.timedelta(microseconds=1)
+    )
+    body = page(client, node.name)
+    assert f"approval #{approval.pk} pending" not in body and f"approval #{approval.pk} expired" in body
+
+
+def test_another_nodes_form_is_refused(client, make_user, node, stand_in_node):
+    other = stand_in_node("cfg2", lambda name: node_config_activate(node_name=name, document=document(name)))
+    client.force_login(make_user("risk manager"))
+    before = counts()
+    response = post(client, node.name, form_data(other.name, node__risk__max_daily_loss="100"))
+    assert response.status_code == 409 and counts() == before
