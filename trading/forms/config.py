@@ -63,6 +63,13 @@ class ParamSpec:
             return ""
         if isinstance(self.current, bool):
             return "true" if self.current else "false"
+        if self.kind == "decimal":
+            try:  # plain notation: a document's 1e-07 is shown (and sent back) as 0.0000001
+                number = Decimal(str(self.current))
+            except (InvalidOperation, ValueError):
+                return str(self.current)
+            if number.is_finite():
+                return format(number, "f")
         return str(self.current)
 
 

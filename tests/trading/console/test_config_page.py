@@ -434,3 +434,15 @@ def test_another_nodes_form_is_refused(client, make_user, node, stand_in_node):
     before = counts()
     response = post(client, node.name, form_data(other.name, node__risk__max_daily_loss="100"))
     assert response.status_code == 409 and counts() == before
+
+
+def test_a_decimal_written_as_an_exponent_is_shown_plain_and_kept_as_written():
+    doc = document("demo")
+    doc["instruments"][0]["config"]["strategy"]["skew_ticks"] = 1e-07
+    form = ConfigEditForm(document=doc, base_version=1)
+    spec = {s.name: s for s in form.specs}["BTCUSDT.strategy.skew_ticks"]
+    assert spec.current_text == "0.0000001"
+    data = {s.name: s.current_text for s in form.specs} | {"base_version": "1"}
+    bound = ConfigEditForm(data, document=doc, base_version=1)
+    assert bound.is_valid(), bound.errors
+    assert bound.new_document() == (doc, []), "an unchanged form changes nothing"
