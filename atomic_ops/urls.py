@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
+from trading import config_views
 from trading import views as trading_views
 from trading.auth_forms import ConsoleAuthenticationForm
 
@@ -45,4 +46,9 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("nodes/<node:name>/config/", config_views.node_config, name="node-config"),
+    path("nodes/<node:name>/config/propose/", config_views.node_config_propose, name="node-config-propose"),
+    path(
+        "nodes/<node:name>/config/rollback/", config_views.node_config_rollback, name="node-config-rollback"
+    ),
 ]

@@ -23,6 +23,11 @@ from trading.services.instrument_registry import parse_node_document
 from trading.services.risk_limit_rows import sync_risk_limits
 
 CHANGE_PERMISSION = "trading.add_nodeconfigversion"
+MAX_COMMENT_CHARS = NodeConfigVersion._meta.get_field("comment").max_length
+
+
+class StaleConfig(ConfigError):
+    """The proposal was built on a version that is no longer the active one."""
 
 
 @dataclass(frozen=True)
@@ -44,14 +49,18 @@ def propose_node_config(
     base_version: int | None = None,
 ) -> ConfigProposal:
     """Store `document` as a version of node `node_name` and activate it, or ask for approval if
-    it raises a limit. Raises ConfigError (nothing written) for an invalid document, or when
-    `base_version` (the version the document was edited from) is no longer the active one."""
+    it raises a limit. Raises ConfigError (nothing written) for an invalid document. With
+    `base_version` (the version an edit was made on), raises StaleConfig (nothing written) if that
+    is no longer the active version: checked under the node's lock, so two editors cannot silently
+    overwrite each other."""
     action = "node.config"
     user = operations.require_permission(actor, CHANGE_PERMISSION, action, "node", str(node_name))
     config = parse_node_document(document)
     if config.node != node_name:
         raise ConfigError(f"the document is for node {config.node!r}, not {node_name!r}")
     comment = operations.clean_reason(comment)
+    if len(comment) > MAX_COMMENT_CHARS:  # the version row keeps it: refuse rather than fail in the database
+        raise ValueError(f"comment is longer than {MAX_COMMENT_CHARS} characters")
     with transaction.atomic():
         node = (
             Node.objects.select_for_update(of=("self",))
@@ -64,9 +73,9 @@ def propose_node_config(
         active = node.active_config
         if base_version is not None and (active is None or active.version != base_version):
             current = active.version if active is not None else None
-            raise ConfigError(
-                f"the configuration changed since it was read (version {base_version}, now {current}): "
-                "read it again and redo the change"
+            raise StaleConfig(
+                f"the active configuration changed since version {base_version} (now {current}): "
+                "reload the page and make the change again"
             )
         version, _ = NodeConfigVersion.objects.get_or_create(
             node=node, version=config_version(config.document),
@@ -124,4 +133,11 @@ def carry_out_raise(actor: Actor, user, approval: ApprovalRequest, publisher=Non
     return ""
 
 
-__all__ = ["CHANGE_PERMISSION", "ConfigProposal", "NodeCommand", "carry_out_raise", "propose_node_config"]
+__all__ = [
+    "CHANGE_PERMISSION",
+    "ConfigProposal",
+    "NodeCommand",
+    "StaleConfig",
+    "carry_out_raise",
+    "propose_node_config",
+]
