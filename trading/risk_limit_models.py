@@ -67,7 +67,11 @@ class RiskLimit(models.Model):
     """One limit of a node's active configuration. `value` None = no limit."""
 
     node = models.ForeignKey("trading.Node", on_delete=models.CASCADE, related_name="risk_limits")
-    scope = models.CharField(max_length=40, blank=True, help_text="instrument symbol; blank for node-wide")
+    scope = models.CharField(
+        max_length=80,
+        blank=True,
+        help_text="instrument symbol (@market if not the venue's); blank for node-wide",
+    )
     strategy = models.CharField(max_length=16, blank=True, help_text="the instrument's strategy")
     name = models.CharField(max_length=32, choices=[(n, n) for n in NODE_LIMITS + INSTRUMENT_LIMITS])
     value = models.DecimalField(max_digits=38, decimal_places=9, null=True, blank=True)

@@ -48,7 +48,7 @@ def test_risk_page_bars_update_live_and_stop_all_halts_the_node(stack, new_page,
     page.wait_for_function("document.getElementById('connection').textContent === 'live'")
     # the node page's new panels: the A-S internals row and the engine's latency histogram
     page.wait_for_selector("#as-internals tbody tr")
-    page.wait_for_selector('#latency-histograms li[data-stage="engine"] svg rect')
+    page.wait_for_selector('#latency-histograms li[data-stage="engine"] svg rect:not([height="0"])')
     screenshot(page, "node-live-internals")
     page.click("#risk-link")
     page.wait_for_url(f"{base}/nodes/{name}/risk/")

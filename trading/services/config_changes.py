@@ -15,9 +15,11 @@ from django.db import transaction
 
 from trading.audit import Actor, record_audit
 from trading.backtest.config import ConfigError
+from trading.engine.config import parse_node_config
 from trading.engine.snapshots import config_version
 from trading.models import ApprovalRequest, Node, NodeCommand, NodeConfigVersion
-from trading.risk_limits import limit_changes
+from trading.risk_limits import effective_raises, limit_changes
+from trading.selectors.instruments import instrument_registry
 from trading.services import operations
 from trading.services.instrument_registry import parse_node_document
 from trading.services.risk_limit_rows import sync_risk_limits
@@ -82,6 +84,10 @@ def propose_node_config(
             defaults={"document": config.document, "comment": comment},
         )  # fmt: skip
         raised, lowered = limit_changes(active.document if active else None, config.document)
+        covered = {(change.scope, change.field) for change in raised}
+        for change in effective_raises(_parse_active(active), config):
+            if (change.scope, change.field) not in covered:  # derived from another field
+                raised.append(change)
         raised_text = tuple(change.text for change in raised)
         lowered_text = tuple(change.text for change in lowered)
         if active is not None and active.pk == version.pk:
@@ -96,6 +102,17 @@ def propose_node_config(
             return ConfigProposal(version, False, approval, raised_text, lowered_text)
         _activate(actor, user, node, version, lowered_text, None, publisher)
     return ConfigProposal(version, True, None, raised_text, lowered_text)
+
+
+def _parse_active(active: NodeConfigVersion | None):
+    """The active version as the engine runs it; None if it no longer parses (then every limit
+    of the proposal counts as raised: never less strict than the active one)."""
+    if active is None:
+        return None
+    try:
+        return parse_node_config(active.document, registry=instrument_registry())
+    except Exception:
+        return None
 
 
 def _activate(actor, user, node: Node, version: NodeConfigVersion, lowered, approval, publisher) -> None:

@@ -16,7 +16,7 @@ from trading.audit import Actor
 from trading.backtest.config import ConfigError
 from trading.models import Node, RiskLimit
 from trading.risk_limit_models import INSTRUMENT_LIMITS, INTEGER_LIMITS, NODE_LIMITS
-from trading.risk_limits import DEFAULTED_LIMITS
+from trading.risk_limits import DEFAULTED_LIMITS, instrument_items
 from trading.services import operations
 
 CHANGE_PERMISSION = "trading.change_risklimit"
@@ -36,9 +36,9 @@ def _limit_rows(node: Node, document: dict, version: int) -> list[RiskLimit]:
                                   is_default=default, config_version=version))  # fmt: skip
 
     add("", "", document.get("risk") or {}, NODE_LIMITS)
-    for item in document.get("instruments") or []:
+    for scope, item in instrument_items(document):
         section = (item.get("config") or {}).get("risk") or {}
-        add(item["symbol"], item.get("strategy") or "mm", section, INSTRUMENT_LIMITS)
+        add(scope, item.get("strategy") or "mm", section, INSTRUMENT_LIMITS)
     return rows
 
 
@@ -95,7 +95,7 @@ def limit_document(document: dict, scope: str, name: str, value: Decimal | None)
         raise ConfigError(f"{name!r} is not a {'per-instrument' if scope else 'node-wide'} limit")
     new = copy.deepcopy(document)
     if scope:
-        items = [i for i in new.get("instruments") or [] if i.get("symbol") == scope]
+        items = [item for item_scope, item in instrument_items(new) if item_scope == scope]
         if not items:
             raise ConfigError(f"the node trades no instrument {scope!r}")
         section = items[0].setdefault("config", {}).setdefault("risk", {})

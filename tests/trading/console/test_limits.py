@@ -185,3 +185,34 @@ def test_raising_a_limit_in_the_admin_creates_an_approval_instead(node, admin_cl
     assert active_version(node.name) == before and node.received == []
     approval = ApprovalRequest.objects.get()
     assert approval.action == "RAISE_LIMIT" and approval.status == "PENDING"
+
+
+# ---------------------------------------------------------------------------- raises the document hides
+
+
+def test_one_symbol_on_two_markets_keeps_two_scopes(node, make_user):
+    """A node may trade BTCUSDT spot and usdm: raising one must not hide behind the other."""
+    two = document(node.name)
+    usdm = copy.deepcopy(two["instruments"][0])
+    usdm["market"] = "usdm"
+    two["instruments"].append(usdm)
+    manager = make_user("risk manager")
+    first = propose_node_config(actor(manager), node.name, two)
+    assert "BTCUSDT@usdm.max_position: unlimited -> 0.01" in first.raised
+    decide_approval(actor(make_user("risk manager")), first.approval.pk, approve=True)
+    raised_spot = copy.deepcopy(two)
+    raised_spot["instruments"][0]["config"]["risk"]["max_position"] = "5"
+    raised_spot["instruments"][0]["config"]["strategy"]["max_position"] = "5"
+    proposal = propose_node_config(actor(manager), node.name, raised_spot)
+    assert not proposal.activated and "BTCUSDT.max_position: 0.01 -> 5" in proposal.raised
+
+
+def test_a_limit_derived_from_a_strategy_field_counts_as_raised(node, make_user):
+    """risk.max_order_qty unset = 10 x strategy.order_qty: a bigger order size raises it."""
+    manager = make_user("risk manager")
+    bigger = document(node.name, instruments__0__config__strategy__order_qty="0.005")
+    proposal = propose_node_config(actor(manager), node.name, bigger)
+    assert not proposal.activated and proposal.approval is not None
+    assert proposal.raised == ("BTCUSDT.max_order_qty: 10000 (engine) -> 50000 (engine)",)
+    smaller = document(node.name, instruments__0__config__strategy__order_qty="0.0005")
+    assert propose_node_config(actor(manager), node.name, smaller).activated, "smaller orders apply at once"
