@@ -1,6 +1,6 @@
 """ASGI entry point (daphne): HTTP through Django; the console's websockets through Channels,
-only from the console's own origin (AllowedHostsOriginValidator) and with the session's user
-(AuthMiddlewareStack)."""
+only from the console's own origin (SameOriginValidator: scheme aside, exactly the Host
+connected to; AllowedHostsOriginValidator) and with the session's user (AuthMiddlewareStack)."""
 
 import os
 
@@ -14,11 +14,14 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (after Django is se
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from atomic_ops.websocket_origin import SameOriginValidator  # noqa: E402
 from trading.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SameOriginValidator(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import path, register_converter
-from django.views.generic import RedirectView
 
 from trading import config_views
 from trading import views as trading_views
@@ -49,7 +49,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     # browsers ask for /favicon.ico on every page without a <link rel=icon> (the admin's)
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    # (resolved per request: the production manifest storage is not readable at import time)
+    path("favicon.ico", lambda request: HttpResponsePermanentRedirect(static("favicon.svg"))),
     path("nodes/<node:name>/config/", config_views.node_config, name="node-config"),
     path("nodes/<node:name>/config/propose/", config_views.node_config_propose, name="node-config-propose"),
     path(

@@ -136,6 +136,7 @@ cdef class Engine:
     cdef void _cancel_all(self, int64_t instrument) noexcept nogil
     cdef void _cancel_quotes(self, int64_t i) noexcept nogil
     cdef void _enter_state(self, int64_t state, int64_t reason) noexcept nogil
+    cdef void _breaker_tripped(self, int64_t prev) noexcept nogil
     cdef void _forget_quote(self, int64_t i, int64_t client_id) noexcept nogil
     cdef int64_t _equity(self) noexcept nogil
     cdef void _mark(self) noexcept nogil

@@ -806,13 +806,23 @@ cdef class Engine:
             for i in range(self.n_instruments):
                 self._cancel_quotes(i)
 
+    cdef void _breaker_tripped(self, int64_t prev) noexcept nogil:
+        # the breaker has already moved the risk state to HALTED (risk_on_fill/_on_round_trip):
+        # journal that change from the state before it, then cancel as any halt does
+        cdef JournalRecord* r = self._rec(REC_TRADING_STATE, 0)
+        r.a = prev
+        r.b = self.risk.state
+        r.reason = self.risk.state_reason
+        self._cancel_all(-1)
+
     # ------------------------------------------------------------------ execution reports
 
     cdef void _on_exec(self, const MarketEvent* ev) noexcept nogil:
         cdef int64_t i = ev.instrument
         cdef Order* o = orders_get(&self.orders, ev.order_id)
         cdef JournalRecord* r
-        cdef int st, side, tripped, oe, rk
+        cdef int st, side, oe, rk
+        cdef int64_t prev
         cdef FillOutcome out
         cdef int64_t client_id = ev.order_id
         if ev.kind == EV_ORDER_FILL:
@@ -857,12 +867,12 @@ cdef class Engine:
                 r.a = out.trip_pnl
                 r.b = out.trip_start_ts
                 r.c = out.trip_volume
-                tripped = risk_on_round_trip(&self.risk_cfg, &self.risk, out.trip_pnl)
-                if tripped >= 0:
-                    self._enter_state(tripped, self.risk.state_reason)
-            tripped = risk_on_fill(&self.risk_cfg, &self.risk, ev.ts_event)
-            if tripped >= 0:
-                self._enter_state(tripped, self.risk.state_reason)
+                prev = self.risk.state
+                if risk_on_round_trip(&self.risk_cfg, &self.risk, out.trip_pnl) >= 0:
+                    self._breaker_tripped(prev)
+            prev = self.risk.state
+            if risk_on_fill(&self.risk_cfg, &self.risk, ev.ts_event) >= 0:
+                self._breaker_tripped(prev)
             self._mark()
             return
         if o == NULL:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hotpath.engine import EngineError
+from hotpath.risk import RR_CIRCUIT_LOSSES, RR_CIRCUIT_RAPID_FILLS, STATE_ACTIVE, STATE_HALTED
 from hotpath.types import (
     CTL_KILL,
     EV_CONTROL,
@@ -21,6 +22,7 @@ from hotpath.types import (
     REC_ORDER_NEW,
     REC_QUOTE,
     REC_ROUND_TRIP,
+    REC_TRADING_STATE,
 )
 from tests.conftest import MM_BENCH_CONFIG as MM
 from tests.support.engine_streams import Stream, quiet_book
@@ -142,6 +144,13 @@ def test_a_tripped_loss_breaker_shows_with_its_counts(btc, real_events):
     assert REC_ORDER_NEW not in after["kind"].tolist(), "nothing placed after the breaker tripped"
     assert status["max_consecutive_losses"] == 3
     assert status["open_orders"] == 0 == len(engine.live_orders())
+    # the trip is a journaled trading-state change (ACTIVE -> HALTED, the breaker's reason),
+    # written right after the round trip that tripped it, before the cancels it causes
+    changes = records[records["kind"] == REC_TRADING_STATE]
+    assert [(int(c["a"]), int(c["b"]), int(c["reason"])) for c in changes] == [
+        (STATE_ACTIVE, STATE_HALTED, RR_CIRCUIT_LOSSES)
+    ]
+    assert int(changes[0]["seq"]) == tripped_at + 1
 
 
 # ----------------------------------------------------------------------- synthetic book, exact values
@@ -186,6 +195,10 @@ def test_the_rapid_fill_breaker_and_an_operator_kill_show(btc):
     assert (status["trading_state"], status["reason"]) == ("HALTED", "CIRCUIT_RAPID_FILLS")
     assert (status["rapid_fills"], status["rapid_fill_count"]) == (2, 2)
     assert status["rapid_fill_window_ns"] == 1000 * 1_000_000
+    changes = records[records["kind"] == REC_TRADING_STATE]
+    assert [(int(c["a"]), int(c["b"]), int(c["reason"])) for c in changes] == [
+        (STATE_ACTIVE, STATE_HALTED, RR_CIRCUIT_RAPID_FILLS)
+    ], "the breaker's halt is journaled"
 
     killed, _ = engine_for(btc, MM, "mm")
     stream = quiet_book(Stream())

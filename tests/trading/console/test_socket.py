@@ -73,7 +73,16 @@ def test_no_session_or_no_role_or_no_node_gets_no_socket(web, node, make_user):
 
 def test_a_socket_from_another_origin_is_rejected(web, node, make_user):
     cookie = session_cookie(make_user("operator"))
-    for origin in ("http://evil.example", "null", f"http://127.0.0.1.evil.example:{web}"):
+    other_port = f"http://127.0.0.1:{web + 1 if web < 65535 else web - 1}"  # another program, same host
+    for origin in (
+        "http://evil.example",
+        "null",
+        f"http://127.0.0.1.evil.example:{web}",
+        other_port,
+        f"http://localhost:{web}",
+        f"ftp://127.0.0.1:{web}",
+        f"http://u@127.0.0.1:{web}",
+    ):
         with pytest.raises(InvalidStatus) as refused:
             open_socket(web, node.name, cookie, origin=origin)
         assert refused.value.response.status_code == 403
