@@ -173,15 +173,22 @@ class NodeProcess:
             return json.loads(response.read())
 
     def wait_trading(self, timeout: float = 60) -> dict:
+        seen: list[dict] = []
+
         def ready():
             if self.child.poll() is not None:
                 raise AssertionError(
                     f"node exited with {self.child.returncode}:\n{self.procs.log(self.name)[-3000:]}"
                 )
             health = self.health()
+            seen[:] = [health]
             return health if health.get("reconciled") and health.get("trading_state") == 0 else None
 
-        return wait_for(ready, timeout, f"node {self.name} trading\n{self.procs.log(self.name)[-2000:]}")
+        try:
+            return wait_for(ready, timeout, f"node {self.name} trading")
+        except AssertionError as exc:  # say what the node reported last, and its log
+            raise AssertionError(f"{exc}\nlast health: {seen[-1] if seen else None}\n"
+                                 f"{self.procs.log(self.name)[-2000:]}") from None  # fmt: skip
 
     def kill(self) -> None:
         self.child.send_signal(signal.SIGKILL)
