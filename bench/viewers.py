@@ -56,20 +56,34 @@ def _pin_pid(pid: int, cpus: list[int]) -> None:
 
 
 async def _watch(
-    port: int, node: str, cookie: str, viewers: int, stop: threading.Event, frames: list[int]
+    port: int,
+    node: str,
+    cookie: str,
+    viewers: int,
+    stop: threading.Event,
+    frames: list[int],
+    failures: list[int],
 ) -> None:
     from websockets.asyncio.client import connect
 
     async def one(k: int) -> None:
+        # viewers arrive spread over a second, as browsers do; one that is dropped reconnects
+        # (as the page does) instead of ending the measurement for all the others
+        await asyncio.sleep(k / max(viewers, 1))
         headers = {"Cookie": f"sessionid={cookie}", "Origin": f"http://127.0.0.1:{port}"}
-        async with connect(f"ws://127.0.0.1:{port}/ws/nodes/{node}/", additional_headers=headers,
-                           max_size=None, open_timeout=30) as ws:  # fmt: skip
-            while not stop.is_set():
-                try:
-                    await asyncio.wait_for(ws.recv(), timeout=0.5)
-                except TimeoutError:
-                    continue
-                frames[k] += 1
+        while not stop.is_set():
+            try:
+                async with connect(f"ws://127.0.0.1:{port}/ws/nodes/{node}/", additional_headers=headers,
+                                   max_size=None, open_timeout=30) as ws:  # fmt: skip
+                    while not stop.is_set():
+                        try:
+                            await asyncio.wait_for(ws.recv(), timeout=0.5)
+                        except TimeoutError:
+                            continue
+                        frames[k] += 1
+            except Exception:  # refused or dropped: count it, try again
+                failures[0] += 1
+                await asyncio.sleep(0.5)
 
     await asyncio.gather(*(one(k) for k in range(viewers)))
 
@@ -95,7 +109,7 @@ def one_run(seconds: float, viewers: int, pin: bool) -> dict:
         env = subprocess_env(db.url, settings.ATOMIC_OPS["REDIS_URL"])
         env["DJANGO_SETTINGS_MODULE"] = "atomic_ops.settings.local"
         procs = Processes(env=env, logs=logs)
-        frames = [0] * viewers
+        frames, failures = [0] * viewers, [0]
         stop = threading.Event()
         try:
             port = start_bench_venue(procs, data_dir, "20", pinning)
@@ -113,7 +127,7 @@ def one_run(seconds: float, viewers: int, pin: bool) -> dict:
             node.wait_trading(timeout=120)
             watcher = None
             if viewers:
-                watcher = threading.Thread(target=lambda: asyncio.run(_watch(web, name, cookie, viewers, stop, frames)),
+                watcher = threading.Thread(target=lambda: asyncio.run(_watch(web, name, cookie, viewers, stop, frames, failures)),
                                            daemon=True)  # fmt: skip
                 watcher.start()
             t0 = time.monotonic()
@@ -139,6 +153,7 @@ def one_run(seconds: float, viewers: int, pin: bool) -> dict:
         "orders": tick["count"],
         "frames_per_viewer_per_sec": round(sum(frames) / max(viewers, 1) / elapsed, 2) if viewers else None,
         "viewers_connected": sum(1 for f in frames if f > 0) if viewers else 0,
+        "viewer_connection_failures": failures[0],
         "window_seconds": round(elapsed, 1),
         "cpu_pinning": pinning,
     }
