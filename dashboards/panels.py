@@ -4,8 +4,9 @@ A node publishes a snapshot about 10 times a second on Redis (`atomic:node:NAME:
 panel relay (`manage.py panelrelay`) keeps the newest one per node and forwards each to the
 Channels group of that node through the Redis channel layer, whose bounded per-socket queues
 drop frames for a slow browser instead of slowing anything upstream. A socket gets the newest
-snapshot on connect, then only the top-level sections that changed (deltas), each with the
-node's journal seq; a reconnecting browser simply starts again from a snapshot.
+snapshot on connect, then only the top-level sections that changed (deltas, computed once per
+frame by the relay), each with the node's journal seq; a socket that missed a frame, and a
+reconnecting browser, simply start again from the newest snapshot.
 """
 
 from __future__ import annotations

@@ -1,9 +1,17 @@
-"""The panel relay: node snapshots on Redis pub/sub -> newest per node + the Channels groups."""
+"""The panel relay: node snapshots on Redis pub/sub -> newest per node + the Channels groups.
+
+The relay computes each frame's delta once, for every viewer of the node: a frame carries its
+id, the id of the frame before it and the delta already serialised, so a console socket that
+holds the previous frame only forwards text (no parsing, no diff per viewer); one that missed a
+frame (its queue dropped it, or it just connected) takes the newest snapshot instead.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import uuid
 
 import orjson
 import redis.asyncio as aioredis
@@ -14,6 +22,7 @@ from dashboards.panels import (
     MAX_SNAPSHOT_BYTES,
     NODE_CHANNEL_PATTERN,
     node_of_channel,
+    panel_delta,
     panel_group,
 )
 
@@ -26,6 +35,10 @@ class PanelRelay:
         self.channel_layer = channel_layer
         self.forwarded = 0
         self.refused = 0
+        # frame ids unique across relay restarts: a socket never mistakes an old id for the base
+        self._epoch = uuid.uuid4().hex[:8]
+        self._numbers = itertools.count(1)
+        self._previous: dict[str, tuple[str, dict]] = {}  # node -> (frame id, snapshot)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set; reconnects to Redis with backoff."""
@@ -61,7 +74,16 @@ class PanelRelay:
         if type(snapshot) is not dict or type(snapshot.get("seq")) is not int:
             self.refused += 1
             return False
-        await client.set(LAST_KEY.format(node=node), data, ex=LAST_TTL_S)
-        await self.channel_layer.group_send(panel_group(node), {"type": "panel.frame", "raw": data.decode()})
+        frame = f"{self._epoch}-{next(self._numbers)}"
+        base, previous = self._previous.get(node, (None, None))
+        self._previous[node] = (frame, snapshot)
+        newest = orjson.dumps({"frame": frame, "panel": snapshot})
+        delta = orjson.dumps(
+            {"type": "delta", "seq": snapshot["seq"], "changed": panel_delta(previous, snapshot)}
+        )
+        await client.set(LAST_KEY.format(node=node), newest, ex=LAST_TTL_S)
+        await self.channel_layer.group_send(
+            panel_group(node), {"type": "panel.frame", "frame": frame, "base": base, "delta": delta.decode()}
+        )
         self.forwarded += 1
         return True

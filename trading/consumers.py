@@ -25,7 +25,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from dashboards.panels import LAST_KEY, panel_delta, panel_group
+from dashboards.panels import LAST_KEY, panel_group
 from trading.audit import Actor, normalise_ip
 
 MAX_MESSAGE_BYTES = 4096
@@ -39,7 +39,7 @@ class NodeConsoleConsumer(AsyncWebsocketConsumer):
         self.node = self.scope["url_route"]["kwargs"]["node"]
         self.user = self.scope.get("user")
         self.session_key = getattr(self.scope.get("session"), "session_key", None)
-        self.previous: dict | None = None
+        self.frame: str | None = None  # the relay frame this socket's browser holds
         self.command_times: list[float] = []
         self.checked_at = 0.0
         if self.user is None or not self.user.is_authenticated:
@@ -69,8 +69,17 @@ class NodeConsoleConsumer(AsyncWebsocketConsumer):
             raw = await client.get(LAST_KEY.format(node=self.node))
         finally:
             await client.aclose()
-        if raw is not None:
-            await self._frame(raw)
+        if raw is None:
+            return
+        try:
+            newest = orjson.loads(raw)
+            panel, frame = newest["panel"], newest["frame"]
+        except (orjson.JSONDecodeError, TypeError, KeyError):
+            return  # not written by this relay version: the next frame brings a good one
+        self.frame = frame
+        await self.send(
+            text_data=orjson.dumps({"type": "snapshot", "seq": panel.get("seq"), "panel": panel}).decode()
+        )
 
     async def panel_frame(self, event) -> None:
         """One snapshot from the relay (the group message type "panel.frame")."""
@@ -79,20 +88,11 @@ class NodeConsoleConsumer(AsyncWebsocketConsumer):
             if not await database_sync_to_async(self._still_allowed)("trading.view_node"):
                 await self.close(code=CLOSE_FORBIDDEN)
                 return
-        await self._frame(event["raw"])
-
-    async def _frame(self, raw: str | bytes) -> None:
-        snapshot = orjson.loads(raw)
-        if self.previous is None:
-            message = {"type": "snapshot", "seq": snapshot.get("seq"), "panel": snapshot}
-        else:
-            message = {
-                "type": "delta",
-                "seq": snapshot.get("seq"),
-                "changed": panel_delta(self.previous, snapshot),
-            }
-        self.previous = snapshot
-        await self.send(text_data=orjson.dumps(message).decode())
+        if self.frame is not None and event.get("base") == self.frame:
+            self.frame = event["frame"]
+            await self.send(text_data=event["delta"])  # computed once by the relay for every viewer
+        else:  # just connected, or a frame was dropped on the way: start again from the newest
+            await self._send_newest()
 
     # ------------------------------------------------------------------ commands in
 

@@ -191,3 +191,34 @@ def test_panels_arrive_as_a_snapshot_then_deltas(web, node, make_user, redis_url
     with open_socket(web, node.name, session_cookie(make_user("viewer"))) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "snapshot", "a reconnect starts from a snapshot"
     publisher.close()
+
+
+def test_a_socket_that_missed_a_frame_starts_again_from_the_newest_snapshot(web, node, make_user, redis_url):
+    """Deltas are computed once by the relay; a socket whose previous frame is not the delta's
+    base (its queue dropped one) gets the newest snapshot instead of a delta it cannot apply."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from dashboards.panels import panel_group
+
+    publisher = redis.Redis.from_url(redis_url)
+    channel = f"atomic:node:{node.name}:panel"
+    first = {"node": node.name, "seq": 20, "trading_state": 0, "instruments": []}
+    publisher.publish(channel, orjson.dumps(first))
+    wait_for(
+        lambda: publisher.get(f"{channel}:last") is not None, 10, "the relay to keep the newest snapshot"
+    )
+    with open_socket(web, node.name, session_cookie(make_user("viewer"))) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+        # a frame whose base this socket never saw (as if the one before it had been dropped)
+        async_to_sync(get_channel_layer().group_send)(
+            panel_group(node.name),
+            {"type": "panel.frame", "frame": "x-2", "base": "x-1", "delta": '{"type": "delta", "seq": 99}'},
+        )
+        again = json.loads(ws.recv(timeout=10))
+        assert again == {"type": "snapshot", "seq": 20, "panel": first}, (
+            "the newest snapshot, not the stray delta"
+        )
+        publisher.publish(channel, orjson.dumps({**first, "seq": 21}))
+        assert json.loads(ws.recv(timeout=10)) == {"type": "delta", "seq": 21, "changed": {"seq": 21}}
+    publisher.close()
