@@ -172,6 +172,12 @@ def node(quick: bool) -> list[dict]:
     return run_node(quick)
 
 
+def panel_frame(quick: bool) -> list[dict]:
+    from bench.panel_frame import panel_frame as run_panel_frame
+
+    return run_panel_frame(quick)
+
+
 def console(quick: bool) -> list[dict]:
     from bench.console import console as run_console
 
@@ -190,6 +196,7 @@ SUITES = {
     "journal": journal,
     "node_clients": node_clients,
     "node": node,
+    "panel_frame": panel_frame,
     "console": console,
     "viewers": viewers,
 }

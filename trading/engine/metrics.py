@@ -204,6 +204,8 @@ class LatencyHistogram:
         }
 
 
+_EMPTY_SNAPSHOT = LatencyHistogram("empty").snapshot()
+
 STAGES: dict[str, str] = {
     "feed_recv_to_decode": "feed message received to decoded into events",
     "decode_to_engine": "events decoded to handed to the engine",
@@ -337,16 +339,19 @@ class NodeMetrics:
         """For the live panels: per stage the percentiles since the previous snapshot
         ("recent") and since start ("total") and the recent window's log2 buckets, the
         counters and the gauges."""
+        # this runs on the node's own loop ten times a second: a stage without a new sample
+        # skips the window's work
         stages = {}
         for name, hist in self.stages.items():
-            recent = hist.since(self._previous[name])
-            self._previous[name] = hist.copy()
-            # buckets: the recent window's distribution (the page accumulates the frames)
-            stages[name] = {
-                "recent": recent.snapshot(),
-                "total": hist.snapshot(),
-                "buckets": recent.log2_buckets(),
-            }
+            previous = self._previous[name]
+            if hist.count == previous.count:
+                recent, buckets = _EMPTY_SNAPSHOT, []
+            else:
+                window = hist.since(previous)
+                self._previous[name] = hist.copy()
+                # buckets: the recent window's distribution (the page accumulates the frames)
+                recent, buckets = window.snapshot(), window.log2_buckets()
+            stages[name] = {"recent": recent, "total": hist.snapshot(), "buckets": buckets}
         now = self.clock()
         return {
             "node": self.node,
