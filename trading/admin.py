@@ -184,6 +184,17 @@ class FillAdmin(ReadOnlyAdmin):
     list_display = [f.name for f in Fill._meta.concrete_fields][:8]
 
 
+def _report_proposal(request, proposal, *, unchanged: str) -> None:
+    """What a configuration proposal made of an admin change, in the admin's messages."""
+    if proposal.approval is not None:
+        messages.warning(request, f"NOT applied: raising {', '.join(proposal.raised)} needs a second user; "
+                                  f"approval request #{proposal.approval.pk} created")  # fmt: skip
+    elif proposal.activated:
+        messages.info(request, f"version {proposal.version.version} active; the node was told to reload")
+    else:
+        messages.info(request, unchanged)
+
+
 class RiskLimitForm(forms.ModelForm):
     """One limit typed as text: blank = no limit (or the schema default), else a positive number."""
 
@@ -253,16 +264,7 @@ class RiskLimitAdmin(admin.ModelAdmin):
         except ConfigError as exc:
             messages.error(request, f"refused, nothing changed: {exc}")
             return
-        if proposal.approval is not None:
-            messages.warning(
-                request,
-                f"NOT applied: raising {', '.join(proposal.raised)} needs a second user; "
-                f"approval request #{proposal.approval.pk} created",
-            )
-        elif proposal.activated:
-            messages.info(request, f"version {proposal.version.version} active; the node was told to reload")
-        else:
-            messages.info(request, "no change: that is the active value")
+        _report_proposal(request, proposal, unchanged="no change: that is the active value")
 
 
 class StrategyConfigForm(forms.ModelForm):
@@ -348,15 +350,9 @@ class StrategyConfigAdmin(admin.ModelAdmin):
             except (ConfigError, LookupError) as exc:
                 messages.error(request, f"refused, nothing changed: {exc}")
             else:
-                if proposal.approval is not None:
-                    messages.warning(request, f"NOT applied: it raises {', '.join(proposal.raised)}; "
-                                              f"approval request #{proposal.approval.pk} needs a second user")  # fmt: skip
-                elif proposal.activated:
-                    messages.info(
-                        request, f"version {proposal.version.version} active; the node was told to reload"
-                    )
-                else:
-                    messages.info(request, "no change: the node already runs this configuration")
+                _report_proposal(
+                    request, proposal, unchanged="no change: the node already runs this configuration"
+                )
                 return redirect(reverse("admin:trading_strategyconfig_change", args=[config.pk]))
         context = {**self.admin_site.each_context(request), "title": f"Apply {config} to a node", "form": form,
                    "config": config, "opts": self.model._meta}  # fmt: skip

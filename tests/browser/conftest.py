@@ -71,6 +71,34 @@ def screenshot():
     return take
 
 
+def start_stack(procs, spot_btc_files, var_dir, node_name, tmp_path, **document_fields) -> dict:
+    """The real stack: simulated venue (20x), node quoting, console server, panel relay."""
+    from tests.integration.harness import (
+        node_document,
+        start_node,
+        start_panel_relay,
+        start_simvenue,
+        start_web,
+        venue_open_orders,
+        wait_for,
+    )
+
+    venue = start_simvenue(procs, list(spot_btc_files), speed="20")
+    document = node_document(node_name, venue, **document_fields)
+    node = start_node(procs, var_dir, document, tmp_path / "node.json")
+    web = start_web(procs)
+    start_panel_relay(procs)
+    node.wait_trading(timeout=120)
+    wait_for(lambda: venue_open_orders(venue), 60, "quotes resting at the venue")
+    return {"procs": procs, "venue": venue, "node": node, "web": web, "base": f"http://127.0.0.1:{web}",
+            "name": node_name}  # fmt: skip
+
+
+@pytest.fixture
+def stack(procs, spot_btc_files, var_dir, node_name, tmp_path):
+    return start_stack(procs, spot_btc_files, var_dir, node_name, tmp_path)
+
+
 def sign_in(page, base_url: str, username: str, password: str) -> None:
     page.goto(f"{base_url}/login/")
     page.fill("input[name=username]", username)

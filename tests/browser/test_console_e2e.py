@@ -10,28 +10,12 @@ import pytest
 from tests.browser.conftest import sign_in
 from tests.conftest import PASSWORD
 from tests.integration.harness import (
-    node_document,
-    start_node,
-    start_panel_relay,
-    start_simvenue,
-    start_web,
     venue_open_orders,
     wait_for,
 )
 from trading.models import AuditEntry
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def stack(procs, spot_btc_files, var_dir, node_name, tmp_path):
-    venue = start_simvenue(procs, list(spot_btc_files), speed="20")
-    node = start_node(procs, var_dir, node_document(node_name, venue), tmp_path / "node.json")
-    web = start_web(procs)
-    start_panel_relay(procs)
-    node.wait_trading(timeout=120)
-    wait_for(lambda: venue_open_orders(venue), 60, "quotes resting at the venue")
-    return {"venue": venue, "node": node, "base": f"http://127.0.0.1:{web}", "name": node_name}
 
 
 def ladder_text(page) -> str:

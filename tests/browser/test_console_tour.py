@@ -11,29 +11,13 @@ import pytest
 from tests.browser.conftest import sign_in
 from tests.conftest import PASSWORD
 from tests.integration.harness import (
-    node_document,
-    start_node,
-    start_panel_relay,
-    start_simvenue,
     start_web,
-    venue_open_orders,
     wait_for,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 LIVE = "document.getElementById('connection').textContent === 'live'"
-
-
-@pytest.fixture
-def stack(procs, spot_btc_files, var_dir, node_name, tmp_path):
-    venue = start_simvenue(procs, list(spot_btc_files), speed="20")
-    node = start_node(procs, var_dir, node_document(node_name, venue), tmp_path / "node.json")
-    web = start_web(procs)
-    start_panel_relay(procs)
-    node.wait_trading(timeout=120)
-    wait_for(lambda: venue_open_orders(venue), 60, "quotes resting at the venue")
-    return {"procs": procs, "node": node, "web": web, "base": f"http://127.0.0.1:{web}", "name": node_name}
 
 
 def test_every_page_renders_without_script_errors(stack, page, make_user, screenshot):

@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import sign_in, start_stack
 from tests.conftest import PASSWORD
 from tests.integration.harness import (
-    node_document,
-    start_node,
-    start_panel_relay,
-    start_simvenue,
-    start_web,
     venue_open_orders,
     wait_for,
 )
@@ -25,13 +20,7 @@ RISK = {"max_total_notional": "20000", "max_daily_loss": "500", "max_drawdown": 
 
 @pytest.fixture
 def stack(procs, spot_btc_files, var_dir, node_name, tmp_path):
-    venue = start_simvenue(procs, list(spot_btc_files), speed="20")
-    node = start_node(procs, var_dir, node_document(node_name, venue, risk=RISK), tmp_path / "node.json")
-    web = start_web(procs)
-    start_panel_relay(procs)
-    node.wait_trading(timeout=120)
-    wait_for(lambda: venue_open_orders(venue), 60, "quotes resting at the venue")
-    return {"venue": venue, "node": node, "base": f"http://127.0.0.1:{web}", "name": node_name}
+    return start_stack(procs, spot_btc_files, var_dir, node_name, tmp_path, risk=RISK)
 
 
 def usage_text(page) -> str:
