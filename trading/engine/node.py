@@ -34,13 +34,14 @@ import orjson
 
 from hotpath.risk import RR_FEED, RR_JOURNAL, RR_RECONCILE, RR_SHUTDOWN, RR_VENUE, STATE_HALTED
 from hotpath.types import CTL_RELOAD_CONFIG, CTL_RESUME, REC_CONTROL
+from trading.binance.errors import NO_SUCH_ORDER
 from trading.binance.signing import Signer
 from trading.engine import paths
 from trading.engine.affinity import AffinityError, pin_process
 from trading.engine.config import NodeConfig, parse_node_config
 from trading.engine.control import COMMAND_CODES, ControlCommand, ControlListener
 from trading.engine.feeds.binance import BinanceMarketData
-from trading.engine.gateway.binance import BinanceOrderGateway
+from trading.engine.gateway.binance import BinanceOrderGateway, VenueError
 from trading.engine.journal import Journal, read_journal
 from trading.engine.kernel import Kernel
 from trading.engine.killswitch import clear_kill_marker, kill_command, read_kill_marker
@@ -54,6 +55,25 @@ from trading.instruments import InstrumentRegistry
 log = logging.getLogger("atomic_ops.node")
 
 SYSTEM_REASONS = (RR_JOURNAL, RR_FEED, RR_VENUE, RR_RECONCILE, RR_SHUTDOWN)
+
+
+async def with_venue_ids(gateway, live_orders: list[dict], symbols: dict[int, str]) -> list[dict]:
+    """The live orders, each with the venue's order id. An order whose acknowledgement was never
+    journaled (the node stopped between sending it and reading the answer) has none; the venue's
+    trades name orders by that id only, so without it a fill of our own order would look like a
+    fill of an unknown one and keep the node halted. order.status by our client id gives it; an
+    order the venue never received keeps none (the reconciliation plan closes it)."""
+    for order in live_orders:
+        if order["venue_id"] or order["instrument"] not in symbols:
+            continue
+        try:
+            known = await gateway.order_status(symbols[order["instrument"]], client_id=order["client_id"])
+        except VenueError as exc:
+            if exc.code == NO_SUCH_ORDER:
+                continue
+            raise
+        order["venue_id"] = known.venue_order_id
+    return live_orders
 
 
 class NodeError(RuntimeError):
@@ -461,12 +481,14 @@ class Node:
             for item in self.instruments:
                 trades += await gateway.my_trades(item.symbol, start_time_ms=since_ms)
             account = await gateway.account_status()
+            symbols = {item.index: item.spec.symbol for item in self.instruments}
+            live_orders = await with_venue_ids(gateway, engine.live_orders(), symbols)
         except Exception as exc:  # any failure leaves the node halted, with the reason
             self.status.reconcile_problems = [f"venue queries failed: {exc}"]
             log.error("node %s: reconciliation failed: %s", self.config.node, exc)
             return
         reconciliation = plan(
-            engine.live_orders(),
+            live_orders,
             [_venue_order(o) for o in venue_orders],
             [_venue_trade(t, self.instruments) for t in trades],
             policy=self.config.recovery.unknown_orders,

@@ -206,3 +206,48 @@ async def test_session_logon_with_an_ed25519_key(captures, btc):
     finally:
         await server.stop()
     assert recorder.records()[0][7] == EV_ORDER_ACK and recorder.records()[0][6] == 5
+
+
+@pytest.mark.asyncio
+async def test_an_order_whose_ack_was_never_journaled_is_found_by_its_client_id(captures, btc):
+    """A node stopped between sending an order and reading its ack restarts with the order live but
+    without the venue's id; the venue's trades name orders only by that id. Reconciliation asks
+    order.status by our client id, so a fill of that order is ours, not a fill of an unknown one."""
+    from hotpath.orders import OS_NEW
+    from trading.engine.node import with_venue_ids
+    from trading.engine.reconcile import VenueTrade, plan
+
+    server, base = await started(venue_config(captures[3000], paused=True, starting_balances={"USDT": "100000",
+                                                                                              "BTC": "1"}))  # fmt: skip
+    server.replay.advance(SYNC_LINES)
+    recorder = Recorder()
+    states: list[bool] = []
+    gateway = gateway_for(base, recorder, states, instruments=[btc])
+    try:
+        async with running(gateway):
+            await until(lambda: states == [True])
+            # a marketable IOC sell fills at once; the node "never read" the answers
+            assert (
+                gateway.submit(journal(order_record(5, price=6_183_763, qty=1000, sell=True, tif=TIF_IOC)))
+                == 1
+            )
+            await until(lambda: gateway.stats.fills == 1)
+            (trade,) = await gateway.my_trades("BTCUSDT")
+            restarted = [
+                {"client_id": 5, "venue_id": 0, "instrument": 0, "side": 1, "price": 6_183_763, "qty": 1000,
+                 "filled": 0, "status": OS_NEW, "order_type": OT_LIMIT, "tif": TIF_IOC, "ts_created": 1},
+                {"client_id": 6, "venue_id": 0, "instrument": 0, "side": 0, "price": 6_000_000, "qty": 1000,
+                 "filled": 0, "status": OS_NEW, "order_type": OT_LIMIT, "tif": TIF_GTC, "ts_created": 1},
+            ]  # fmt: skip
+            venue_trade = VenueTrade(instrument=0, trade_id=trade.trade_id, client_id=None,
+                                     venue_order_id=trade.venue_order_id, side=1, price=trade.price, qty=trade.qty,
+                                     fee_nano=trade.fee_nano, maker=trade.maker, ts_ns=1)  # fmt: skip
+            before = plan([dict(o) for o in restarted], [], [venue_trade], policy="cancel", now_ns=2)
+            assert before.unknown_fills == [trade.trade_id], "without the venue id the fill looks foreign"
+            found = await with_venue_ids(gateway, restarted, {0: "BTCUSDT"})
+            assert found[0]["venue_id"] == trade.venue_order_id > 0
+            assert found[1]["venue_id"] == 0, "an order the venue never received keeps no id"
+            after = plan(found, [], [venue_trade], policy="cancel", now_ns=2)
+            assert after.unknown_fills == [] and after.fills == 1
+    finally:
+        await server.stop()
