@@ -155,7 +155,8 @@ def test_kill_switch_over_redis_halts_and_cancels_everything(procs, venue, var_d
     states = records[records["kind"] == REC_TRADING_STATE]
     assert ((states["seq"] > seq_at_kill) & (states["b"] == STATE_HALTED)).any()
     cancelled = set(after["order_id"][after["kind"] == REC_CANCEL_SENT].tolist())
-    assert len(cancelled) >= 2
+    # two quotes rested a moment before the kill; one may have filled or been requoted since
+    assert len(cancelled) >= 1
     # every order cancelled at the kill ends: cancelled, or filled first (its cancel then refused,
     # or ignored once the order is done) - which one is the venue's race, not a lost record
     ended = after[np.isin(after["kind"], [REC_ORDER_CANCELED, REC_CANCEL_REJECTED, REC_FILL])]
