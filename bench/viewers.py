@@ -31,7 +31,7 @@ from bench.node import _document, pinning_plan, start_bench_venue
 from bench.scratch_db import ROOT, ScratchDatabase, project_settings
 
 COMMAND = "python -m bench.viewers"
-CONSOLE_NICE = 10  # the Procfile runs the console and the relay at this niceness
+CONSOLE_NICE = 0  # --console-nice N: console, relay and viewers at a lower CPU priority
 
 _SESSION_SCRIPT = """
 import django, sys
@@ -130,7 +130,7 @@ def one_run(seconds: float, viewers: int, pin: bool, console_nice: int = CONSOLE
                 for child in procs.children[2:]:  # spawned in order: venue, node, then web and relay
                     _pin_pid(child.pid, others)
                 os.sched_setaffinity(0, others)  # the viewers (this process) off the node's CPU too
-            if console_nice:  # as the Procfile runs them: the console yields to trading processes
+            if console_nice:  # the console yields the shared core to the venue and the sink
                 for child in procs.children[2:]:
                     _nice_pid(child.pid, console_nice)
             cookie = subprocess.run([sys.executable, "-c", _SESSION_SCRIPT, f"viewer-{uuid.uuid4().hex[:8]}"],
@@ -237,7 +237,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--viewers", type=lambda t: int(_positive(t, 1, 1000, "viewers")), default=None)
     parser.add_argument("--seconds", type=lambda t: _positive(t, 5, 3600, "seconds"), default=None)
     parser.add_argument("--console-nice", type=lambda t: int(_positive(t, 0, 19, "console-nice")),
-                        default=CONSOLE_NICE, help=f"niceness of console, relay and viewers ({CONSOLE_NICE}, as the Procfile)")  # fmt: skip
+                        default=CONSOLE_NICE, help="niceness of console, relay and viewers (default 0)")  # fmt: skip
     args = parser.parse_args(argv)
     viewers = args.viewers or (20 if args.quick else 100)
     seconds = args.seconds or (10.0 if args.quick else 30.0)
