@@ -36,6 +36,7 @@ from trading.selectors.console import (
     state_hashes,
 )
 from trading.selectors.events import event_get, event_page
+from trading.selectors.state_at import StateAtError, parse_seq, state_at
 from trading.services.operations import OperationDenied, decide_approval, request_approval, resume_action
 
 
@@ -325,11 +326,7 @@ def node_orders(request, name: str):
 @permission_required("trading.view_event", raise_exception=True)
 def event_state_at(request, name: str):
     """The engine state at ?seq=N, rebuilt by snapshot + replay and proven against the journal."""
-    from trading.selectors.state_at import StateAtError, parse_seq, state_at
-
-    node = Node.objects.filter(name=name).first()
-    if node is None:
-        raise Http404("no such node")
+    node = _node_or_404(name)
     raw = request.GET.get("seq")
     context = {"node": node, "raw_seq": (raw or "")[:40], "state": None, "error": None}
     status = 200

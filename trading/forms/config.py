@@ -36,6 +36,12 @@ CONTROL_FIELDS = ("csrfmiddlewaretoken", "base_version", "comment")
 LIMIT_FIELDS = frozenset((*OPTIONAL_LIMITS, *DEFAULTED_LIMITS))
 
 
+def _checked_comment(comment: str) -> str:
+    if COMMENT_REFUSED.search(comment):
+        raise forms.ValidationError("the comment may not contain < > or control characters")
+    return comment
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """One editable parameter of the document."""
@@ -257,10 +263,7 @@ class ConfigEditForm(forms.Form):
             self.fields[spec.name] = field
 
     def clean_comment(self):
-        comment = self.cleaned_data.get("comment", "")
-        if COMMENT_REFUSED.search(comment):
-            raise forms.ValidationError("the comment may not contain < > or control characters")
-        return comment
+        return _checked_comment(self.cleaned_data.get("comment", ""))
 
     def clean(self):
         cleaned = super().clean()
@@ -320,10 +323,7 @@ class RollbackForm(forms.Form):
     comment = forms.CharField(required=False, max_length=MAX_COMMENT_CHARS)
 
     def clean_comment(self):
-        comment = self.cleaned_data.get("comment", "")
-        if COMMENT_REFUSED.search(comment):
-            raise forms.ValidationError("the comment may not contain < > or control characters")
-        return comment
+        return _checked_comment(self.cleaned_data.get("comment", ""))
 
     def clean(self):
         cleaned = super().clean()
