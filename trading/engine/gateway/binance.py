@@ -49,7 +49,7 @@ from trading.binance import errors
 from trading.binance.ids import check_prefix
 from trading.binance.signing import Signer
 from trading.engine.feeds.binance_decode import EventWriter
-from trading.engine.gateway.eager_send import send_now
+from trading.engine.gateway.eager_send import send_now, send_text_now
 from trading.engine.gateway.order_records import order_commands
 from trading.engine.gateway.reports import ExecutionReports, Ignored
 from trading.engine.gateway.requests import RequestBuilder
@@ -289,7 +289,7 @@ class BinanceOrderGateway:
             try:
                 if kind == REC_ORDER_SENT:
                     side = SELL if flags & F_SELL else BUY
-                    text, _ = builder.order_place(
+                    data, _ = builder.order_place(
                         request_id,
                         instrument,
                         client_id,
@@ -301,7 +301,7 @@ class BinanceOrderGateway:
                         bool(flags & F_REDUCE_ONLY),
                     )
                 else:
-                    text, _ = builder.order_cancel(request_id, instrument, client_id)
+                    data, _ = builder.order_cancel(request_id, instrument, client_id)
             except (ValueError, TypeError):
                 refused.append((kind, client_id, index, LOCAL_MALFORMED))
                 continue
@@ -312,7 +312,7 @@ class BinanceOrderGateway:
             else:
                 stats.sent_cancels += 1
                 _bounded_put(self._cancel_sent_ns, client_id, started, PENDING_TIMES)
-            if not send_now(ws.send(text), self._on_send_error):
+            if not send_text_now(ws, data) and not send_now(ws.send(data, text=True), self._on_send_error):
                 stats.deferred_sends += 1  # written, but the socket buffer is full: backpressure
             done = clock()
             if not sent:

@@ -1,5 +1,12 @@
 """Put a websocket message on the wire from synchronous code, without a trip through the event loop.
 
+`send_text_now()` is the order path: when the connection is open, no fragmented message is in
+progress and the transport's write buffer is empty, it frames the message with websockets'
+sans-I/O protocol and writes it to the transport itself, which is exactly what `send()` does
+in that state minus the coroutine and its async context manager (a large part of the cost of
+an order when the CPU caches are cold). In any other state it returns False and the caller
+takes the general path below.
+
 websockets' `send()` is a coroutine, but on an open connection whose write buffer is not full it
 frames the message, writes it to the transport (which sends it with one syscall when the buffer
 is empty) and finishes without ever waiting. So the coroutine is stepped right here: in the
@@ -17,7 +24,26 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from websockets.protocol import State
+
 _pending: set[asyncio.Task] = set()  # tasks finishing suspended sends (kept alive until done)
+
+
+def send_text_now(ws: Any, data: bytes) -> bool:
+    """Frame `data` (UTF-8 JSON) as a text message and write it now; False if the general path
+    must be taken (connection not open, a fragmented send in progress, or data still queued in
+    the transport, whose flow control `send()` would respect)."""
+    protocol = ws.protocol
+    if (
+        protocol.state is not State.OPEN
+        or ws.send_in_progress is not None
+        or protocol.expect_continuation_frame
+        or ws.transport.get_write_buffer_size()
+    ):
+        return False
+    protocol.send_text(data)
+    ws.send_data()  # transport.write: one send() syscall on an empty buffer
+    return True
 
 
 def send_now(coroutine: Coroutine[Any, Any, None], on_error: Callable[[BaseException], None]) -> bool:

@@ -120,11 +120,12 @@ class RequestBuilder:
             raise ValueError(f"client id {client_id} out of range")
         return f"{self.prefix}-{client_id}"
 
-    def _serialise(self, request_id: int, method: str, params: dict, payload: str) -> tuple[str, dict]:
-        """Sign `payload` (the params' signed text) unless the session authenticates, and serialise."""
+    def _serialise(self, request_id: int, method: str, params: dict, payload: str) -> tuple[bytes, dict]:
+        """Sign `payload` (the params' signed text) unless the session authenticates, and serialise
+        (UTF-8 JSON bytes: what goes on the wire, with no str round trip on the order path)."""
         if not self.session_authenticated:
             params["signature"] = self.signer.sign(payload)
-        return orjson.dumps({"id": request_id, "method": method, "params": params}).decode(), params
+        return orjson.dumps({"id": request_id, "method": method, "params": params}), params
 
     def order_place(
         self,
@@ -137,7 +138,7 @@ class RequestBuilder:
         price: int,
         qty: int,
         reduce_only: bool = False,
-    ) -> tuple[str, dict]:
+    ) -> tuple[bytes, dict]:
         """order.place for the engine's order `client_id` (ticks and lots in, decimal strings out)."""
         binance_type, time_in_force = ORDER_TYPES.get((order_type, tif)) or binance_order_type(
             order_type, tif
@@ -182,7 +183,7 @@ class RequestBuilder:
         )
         return self._serialise(request_id, "order.place", params, payload)
 
-    def order_cancel(self, request_id: int, instrument: FeedInstrument, client_id: int) -> tuple[str, dict]:
+    def order_cancel(self, request_id: int, instrument: FeedInstrument, client_id: int) -> tuple[bytes, dict]:
         client_order_id = self._client_order_id(client_id)
         symbol = instrument.symbol
         timestamp = self.clock() // MS
