@@ -1,14 +1,20 @@
 """Console viewers against the node: does watching slow trading?
 
-    python -m bench.viewers [--quick] [--viewers N] [--seconds S]
+    python -m bench.viewers [--quick] [--viewers N] [--seconds S] [--pairs K]
 
-Two runs of the same setup, one without and one with N (100) signed-in viewers on the node's
-live page socket: the simulated venue replaying the BTCUSDT capture at 20x, the node quoting
-the market maker with no decision throttle and publishing panels at 10 Hz, the console server
+One running stack, measured in windows of S seconds (30) that alternate without and with N
+(100) signed-in viewers on the node's live page socket, K (3) windows each, in ABBA order so
+that a drift of the machine during the run falls on both sides alike. Each window's samples
+are the node's raw tick-to-order histogram read at its start and end (GET /histograms, full
+resolution); the windows of each side are pooled. (Two separate runs, as this benchmark did
+before, differed by up to 1.8x in p99 between identical runs without viewers.)
+
+The stack: the simulated venue replaying the BTCUSDT capture at 20x, the node quoting the
+market maker with no decision throttle and publishing panels at 10 Hz, the console server
 (daphne) and the panel relay, PostgreSQL and Redis. With two or more CPUs the node is alone on
 the last one and everything else (venue, journal sink, console, relay, viewers) on the others.
-Figures: the node's tick-to-order percentiles over each run (its own histogram), and the
-frames per second each viewer received. Target: p99 with viewers <= 1.10 x p99 without.
+Figures: the node's tick-to-order percentiles per side and per window, and the frames per
+second each viewer received. Target: p99 with viewers <= 1.10 x p99 without.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from bench.scratch_db import ROOT, ScratchDatabase, project_settings
 
 COMMAND = "python -m bench.viewers"
 CONSOLE_NICE = 0  # --console-nice N: console, relay and viewers at a lower CPU priority
+PAIRS = 3  # windows on each side
 
 _SESSION_SCRIPT = """
 import django, sys
@@ -96,7 +103,51 @@ async def _watch(
     await asyncio.gather(*(one(k) for k in range(viewers)))
 
 
-def one_run(seconds: float, viewers: int, pin: bool, console_nice: int = CONSOLE_NICE) -> dict:
+def _histogram(node, stage: str = "tick_to_order") -> dict:
+    """The node's raw histogram of one stage, over its metrics port (GET /histograms)."""
+    import urllib.request
+
+    port = int((node.state_dir / "metrics.port").read_text())
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/histograms", timeout=5) as response:
+        return json.loads(response.read())["stages"][stage]
+
+
+def _window(before: dict, after: dict):
+    """The samples recorded between two readings, as a LatencyHistogram."""
+    from trading.engine.metrics import LatencyHistogram
+
+    earlier = dict(map(tuple, before["buckets"]))
+    buckets = [[i, n - earlier.get(i, 0)] for i, n in after["buckets"] if n - earlier.get(i, 0)]
+    return LatencyHistogram.from_counts(
+        "tick_to_order", {"buckets": buckets, "sum_ns": after["sum_ns"] - before["sum_ns"]}
+    )
+
+
+def _figures(hist) -> dict:
+    p50, p99, p999 = hist.percentiles((50, 99, 99.9))
+    return {
+        "tick_to_order_p50_ns": p50,
+        "tick_to_order_p99_ns": p99,
+        "tick_to_order_p999_ns": p999,
+        "orders": hist.count,
+    }
+
+
+def _schedule(pairs: int) -> list[bool]:
+    """Window modes (True: with viewers) in ABBA order, so that a drift of the machine over
+    the run (a noisy neighbour coming and going) falls on both sides alike."""
+    modes: list[bool] = []
+    for k in range(pairs):
+        modes += [False, True] if k % 2 == 0 else [True, False]
+    return modes
+
+
+def interleaved_run(
+    seconds: float, pairs: int, viewers: int, pin: bool, console_nice: int = CONSOLE_NICE
+) -> dict:
+    """One stack; windows of `seconds` without and with `viewers` alternate (ABBA). Each
+    window's tick-to-order samples come from the node's raw histogram read at its start and
+    end; the windows of each mode are pooled."""
     from tests.integration.harness import (
         Processes,
         start_node,
@@ -104,6 +155,7 @@ def one_run(seconds: float, viewers: int, pin: bool, console_nice: int = CONSOLE
         start_web,
         subprocess_env,
     )
+    from trading.engine.metrics import LatencyHistogram
 
     settings = project_settings()
     data_dir = Path(settings.ATOMIC_OPS["DATA_DIR"])
@@ -113,11 +165,15 @@ def one_run(seconds: float, viewers: int, pin: bool, console_nice: int = CONSOLE
     pinning = pinning_plan(pin)
     others = pinning["venue_and_sink"] if pinning else None
     original_cpus = os.sched_getaffinity(0)
+    pooled = {False: LatencyHistogram("without"), True: LatencyHistogram("with")}
+    windows: list[dict] = []
+    frames_seen = connected = 0
+    failures = [0]
+    with_seconds = 0.0
     with ScratchDatabase("bench_viewers") as db:
         env = subprocess_env(db.url, settings.ATOMIC_OPS["REDIS_URL"])
         env["DJANGO_SETTINGS_MODULE"] = "atomic_ops.settings.local"
         procs = Processes(env=env, logs=logs)
-        frames, failures = [0] * viewers, [0]
         stop = threading.Event()
         try:
             port = start_bench_venue(procs, data_dir, "20", pinning)
@@ -136,23 +192,40 @@ def one_run(seconds: float, viewers: int, pin: bool, console_nice: int = CONSOLE
             cookie = subprocess.run([sys.executable, "-c", _SESSION_SCRIPT, f"viewer-{uuid.uuid4().hex[:8]}"],
                                     cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.split()[-1]  # fmt: skip
             node.wait_trading(timeout=120)
-            watcher = None
-            if viewers:
+            time.sleep(5)  # past the warm-up and the first requotes
+            for with_viewers in _schedule(pairs):
+                frames = [0] * viewers
+                stop = threading.Event()
+                watcher = None
+                if with_viewers:
 
-                def watch() -> None:
-                    if console_nice:  # the viewers stand for browsers on other machines
-                        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), console_nice)
-                    asyncio.run(_watch(web, name, cookie, viewers, stop, frames, failures))
+                    def watch(stop=stop, frames=frames) -> None:
+                        if console_nice:  # the viewers stand for browsers on other machines
+                            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), console_nice)
+                        asyncio.run(_watch(web, name, cookie, viewers, stop, frames, failures))
 
-                watcher = threading.Thread(target=watch, daemon=True)
-                watcher.start()
-            t0 = time.monotonic()
-            time.sleep(seconds)
-            elapsed = time.monotonic() - t0
-            stop.set()
-            if watcher is not None:
-                watcher.join(10)
-            panel = _panel(settings.ATOMIC_OPS["REDIS_URL"], name)
+                    watcher = threading.Thread(target=watch, daemon=True)
+                    watcher.start()
+                    deadline = time.monotonic() + 20  # every viewer connected and fed
+                    while min(frames) == 0 and time.monotonic() < deadline:
+                        time.sleep(0.1)
+                else:
+                    time.sleep(2)  # the previous window's sockets closed
+                before, frames_before = _histogram(node), sum(frames)
+                t0 = time.monotonic()
+                time.sleep(seconds)
+                elapsed = time.monotonic() - t0
+                after, frames_after = _histogram(node), sum(frames)
+                stop.set()
+                if watcher is not None:
+                    watcher.join(10)
+                    frames_seen += frames_after - frames_before
+                    connected = min(connected or viewers, sum(1 for f in frames if f > 0))
+                    with_seconds += elapsed
+                window = _window(before, after)
+                pooled[with_viewers].merge(window)
+                windows.append({"viewers": viewers if with_viewers else 0, **_figures(window),
+                                "seconds": round(elapsed, 1)})  # fmt: skip
             node.stop(timeout=60)
         finally:
             stop.set()
@@ -160,17 +233,16 @@ def one_run(seconds: float, viewers: int, pin: bool, console_nice: int = CONSOLE
             os.sched_setaffinity(0, original_cpus)
             shutil.rmtree(var_dir / "nodes" / name, ignore_errors=True)
     shutil.rmtree(logs, ignore_errors=True)
-    tick = panel["metrics"]["stages"]["tick_to_order"]["total"]
     return {
-        "viewers": viewers,
-        "tick_to_order_p50_ns": tick["p50_ns"],
-        "tick_to_order_p99_ns": tick["p99_ns"],
-        "tick_to_order_p999_ns": tick["p999_ns"],
-        "orders": tick["count"],
-        "frames_per_viewer_per_sec": round(sum(frames) / max(viewers, 1) / elapsed, 2) if viewers else None,
-        "viewers_connected": sum(1 for f in frames if f > 0) if viewers else 0,
-        "viewer_connection_failures": failures[0],
-        "window_seconds": round(elapsed, 1),
+        "without": {"viewers": 0, **_figures(pooled[False])},
+        "with": {
+            "viewers": viewers,
+            **_figures(pooled[True]),
+            "frames_per_viewer_per_sec": round(frames_seen / viewers / with_seconds, 2),
+            "viewers_connected": connected,
+            "viewer_connection_failures": failures[0],
+        },
+        "windows": windows,
         "cpu_pinning": pinning,
     }
 
@@ -192,22 +264,27 @@ def _panel(redis_url: str, node: str) -> dict:
         client.close()
 
 
-def run(seconds: float, viewers: int, pin: bool = True, console_nice: int = CONSOLE_NICE) -> list[dict]:
-    without = one_run(seconds, 0, pin, console_nice)
-    with_viewers = one_run(seconds, viewers, pin, console_nice)
+def run(
+    seconds: float, viewers: int, pairs: int, pin: bool = True, console_nice: int = CONSOLE_NICE
+) -> list[dict]:
+    result = interleaved_run(seconds, pairs, viewers, pin, console_nice)
+    without, with_viewers = result["without"], result["with"]
     ratio = with_viewers["tick_to_order_p99_ns"] / max(without["tick_to_order_p99_ns"], 1)
     command = (
         COMMAND
-        if (viewers, seconds) == (100, 30.0)
-        else f"{COMMAND} --viewers {viewers} --seconds {seconds:g}"
+        if (viewers, seconds, pairs) == (100, 30.0, PAIRS)
+        else f"{COMMAND} --viewers {viewers} --seconds {seconds:g} --pairs {pairs}"
     ) + (f" --console-nice {console_nice}" if console_nice != CONSOLE_NICE else "")
+    common = {"window_seconds": seconds, "windows_per_side": pairs, "cpu_pinning": result["cpu_pinning"],
+              "command": command}  # fmt: skip
     return [
-        {"name": "node tick-to-order, no console viewers", **without, "command": command},
+        {"name": "node tick-to-order, no console viewers (pooled windows)", **without, **common},
         {
-            "name": f"node tick-to-order, {viewers} console viewers at 10 Hz",
+            "name": f"node tick-to-order, {viewers} console viewers at 10 Hz (pooled windows)",
             **with_viewers,
-            "command": command,
-        },
+            **common,
+        },  # fmt: skip
+        {"name": "node tick-to-order per window, in order", "windows": result["windows"], "command": command},
         {
             "name": "p99 with viewers / p99 without",
             "ratio": round(ratio, 3),
@@ -218,7 +295,7 @@ def run(seconds: float, viewers: int, pin: bool = True, console_nice: int = CONS
 
 
 def viewers_suite(quick: bool) -> list[dict]:
-    return run(10.0 if quick else 30.0, 20 if quick else 100)
+    return run(10.0 if quick else 30.0, 20 if quick else 100, 1 if quick else PAIRS)
 
 
 def _positive(text: str, low: float, high: float, what: str) -> float:
@@ -235,13 +312,17 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog=COMMAND)
     parser.add_argument("--quick", action="store_true", help="20 viewers, 10 s windows")
     parser.add_argument("--viewers", type=lambda t: int(_positive(t, 1, 1000, "viewers")), default=None)
-    parser.add_argument("--seconds", type=lambda t: _positive(t, 5, 3600, "seconds"), default=None)
+    parser.add_argument("--seconds", type=lambda t: _positive(t, 5, 3600, "seconds"), default=None,
+                        help="length of each window (30)")  # fmt: skip
+    parser.add_argument("--pairs", type=lambda t: int(_positive(t, 1, 50, "pairs")), default=None,
+                        help=f"windows on each side, alternating ABBA ({PAIRS})")  # fmt: skip
     parser.add_argument("--console-nice", type=lambda t: int(_positive(t, 0, 19, "console-nice")),
                         default=CONSOLE_NICE, help="niceness of console, relay and viewers (default 0)")  # fmt: skip
     args = parser.parse_args(argv)
     viewers = args.viewers or (20 if args.quick else 100)
     seconds = args.seconds or (10.0 if args.quick else 30.0)
-    for row in run(seconds, viewers, console_nice=args.console_nice):
+    pairs = args.pairs or (1 if args.quick else PAIRS)
+    for row in run(seconds, viewers, pairs, console_nice=args.console_nice):
         print(json.dumps(row))
     return 0
 

@@ -3,8 +3,10 @@ live panels and as Prometheus text (exposition format 0.0.4) on a small HTTP por
 
 Everything here is recorded from the node's one asyncio thread; there are no locks.
 
-Latency histograms are log-linear: exact up to 16 ns, then every power of two is split into 8
-equal sub-buckets, up to 2^36 ns (68.7 s); longer samples go to an overflow bucket. A bucket
+Latency histograms are log-linear: exact up to 64 ns, then every power of two is split into 32
+equal sub-buckets (a percentile is less than 1/32, 3.1 %, above the sample it stands for: fine
+enough to tell a 10 % change in a p99), up to 2^36 ns (68.7 s); longer samples go to an
+overflow bucket. A bucket
 holds the samples v with lower < v <= upper (upper-inclusive, like Prometheus `le`), so that the
 power-of-two bucket bounds published to Prometheus count exactly. The counts live in a
 preallocated array('q'): recording keeps no new object alive (only transient ints).
@@ -26,39 +28,43 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-SUB_BUCKETS = 8  # per power of two: relative error of a percentile below 1/8
-MAX_SHIFT = 32  # the last regular bucket holds (15 << 32, 16 << 32] ns
-REGULAR_BUCKETS = (MAX_SHIFT + 2) * SUB_BUCKETS + 1  # 273: 0 ns, 1..16 ns exact, then 8 per power of 2
+SUB_BITS = 5
+SUB_BUCKETS = 1 << SUB_BITS  # per power of two: relative error of a percentile below 1/32
+EXACT_NS = 2 * SUB_BUCKETS  # 0..64 ns have a bucket each
+MAX_TRACKED_NS = 1 << 36
+MAX_SHIFT = 36 - SUB_BITS - 1  # the last regular bucket holds (63 << 30, 64 << 30] ns
+REGULAR_BUCKETS = (MAX_SHIFT + 2) * SUB_BUCKETS + 1  # 1025: 0..64 ns exact, then 32 per power of 2
 OVERFLOW = REGULAR_BUCKETS  # samples above 2^36 ns
-MAX_TRACKED_NS = 1 << (MAX_SHIFT + 4)
-PROMETHEUS_BOUNDS_POW2 = range(7, MAX_SHIFT + 5)  # le = 2^7 ns (128 ns) ... 2^36 ns (68.7 s)
+_TOP_BITS = SUB_BITS + 1  # the bits of a sample that choose its bucket within its power of two
+PROMETHEUS_BOUNDS_POW2 = range(7, 37)  # le = 2^7 ns (128 ns) ... 2^36 ns (68.7 s)
+TOTALS_INTERVAL_S = 1.0  # the panels' since-start percentiles: refreshed once a second
 _NO_MIN = 1 << 62  # min before the first sample: any sample is below it
 
 
 def bucket_index(ns: int) -> int:
     """The bucket of a sample (the same arithmetic as record(), for tests and tools)."""
-    if ns <= 16:
+    if ns <= EXACT_NS:
         return ns if ns > 0 else 0
     w = ns - 1  # v - 1 puts powers of two at the top of a bucket: (lower, upper] bounds
-    shift = w.bit_length() - 4
-    index = (shift << 3) + (w >> shift) + 1
+    shift = w.bit_length() - _TOP_BITS
+    index = (shift << SUB_BITS) + (w >> shift) + 1
     return index if index < OVERFLOW else OVERFLOW
 
 
 def bucket_upper(index: int) -> int:
     """The largest sample a bucket holds (inclusive); the overflow bucket has no bound."""
-    if index <= 16:
+    if index <= EXACT_NS:
         return index
     if index >= OVERFLOW:
         raise ValueError("the overflow bucket has no upper bound")
     j = index - 1
-    shift = (j >> 3) - 1
-    return (j - (shift << 3) + 1) << shift
+    shift = (j >> SUB_BITS) - 1
+    return (j - (shift << SUB_BITS) + 1) << shift
 
 
 def _bucket_of_power(power: int) -> int:
-    """The bucket whose upper bound is 2^power ns (power >= 4)."""
-    return 8 * power - 16
+    """The bucket whose upper bound is 2^power ns (2^power > EXACT_NS)."""
+    return SUB_BUCKETS * (power - SUB_BITS + 1)
 
 
 def _view(counts: array) -> np.ndarray:
@@ -67,11 +73,9 @@ def _view(counts: array) -> np.ndarray:
 
 
 _UPPER_LIST = [bucket_upper(index) for index in range(OVERFLOW)]
-# log2_buckets(): (0, 16 ns], then each power of two's 8 sub-buckets, then the overflow bucket
-_LOG2_STARTS = np.array(
-    [0, *(_bucket_of_power(p) - SUB_BUCKETS + 1 for p in range(5, MAX_SHIFT + 5)), OVERFLOW]
-)
-_LOG2_UPPERS: list[int | None] = [16, *(1 << p for p in range(5, MAX_SHIFT + 5)), None]
+# log2_buckets(): (0, 16 ns], then (2^(p-1), 2^p] for p = 5..36, then the overflow bucket
+_LOG2_STARTS = np.array([0, *(bucket_index((1 << (p - 1)) + 1) for p in range(5, 37)), OVERFLOW])
+_LOG2_UPPERS: list[int | None] = [16, *(1 << p for p in range(5, 37)), None]
 
 
 class LatencyHistogram:
@@ -79,7 +83,7 @@ class LatencyHistogram:
 
     percentile(q) returns the upper bound of the bucket holding the sample of rank
     ceil(count * q / 100) (numpy's "inverted_cdf"), capped at the largest sample: never below
-    that sample and less than 1/8 (12.5 %) above it; exact up to 16 ns. Samples above 2^36 ns
+    that sample and less than 1/32 (3.1 %) above it; exact up to 64 ns. Samples above 2^36 ns
     report the largest sample seen. Negative durations (a clock stepped back) count as 0 and
     are counted in `negatives`.
     """
@@ -100,15 +104,15 @@ class LatencyHistogram:
         return self._min if self.count else 0
 
     def record(self, ns: int) -> None:
-        if ns <= 16:
+        if ns <= EXACT_NS:
             if ns < 0:
                 self.negatives += 1
                 ns = 0
             index = ns
         else:
             w = ns - 1
-            shift = w.bit_length() - 4
-            index = (shift << 3) + (w >> shift) + 1
+            shift = w.bit_length() - _TOP_BITS
+            index = (shift << SUB_BITS) + (w >> shift) + 1
             if index > OVERFLOW:
                 index = OVERFLOW
         self._counts[index] += 1
@@ -177,6 +181,39 @@ class LatencyHistogram:
             delta._min = max(bucket_upper(first - 1) + 1 if first > 0 else 0, self.min)
             delta.max = self.max if last >= OVERFLOW else min(bucket_upper(last), self.max)
         return delta
+
+    def to_counts(self) -> dict:
+        """The raw histogram for tools (GET /histograms): count, sum, max and the non-empty
+        buckets as [index, count]. Two readings subtracted give the samples of a window at
+        full resolution (from_counts), which the since-start percentiles cannot."""
+        counts = _view(self._counts)
+        filled = np.flatnonzero(counts)
+        return {
+            "count": self.count,
+            "sum_ns": self.sum,
+            "max_ns": self.max,
+            "buckets": np.column_stack((filled, counts[filled])).tolist(),
+        }
+
+    @classmethod
+    def from_counts(cls, name: str, reading: dict) -> LatencyHistogram:
+        """A histogram from to_counts() output (or the bucket-wise difference of two). Its max
+        is the given max_ns, or the upper bound of the last non-empty bucket if none is given."""
+        hist = cls(name)
+        counts = _view(hist._counts)
+        for index, n in reading["buckets"]:
+            if type(index) is not int or type(n) is not int or not 0 <= index <= OVERFLOW or n < 0:
+                raise ValueError(f"bad histogram bucket {[index, n]!r}")
+            counts[index] += n
+        filled = np.flatnonzero(counts)
+        hist.count = int(counts.sum())
+        hist.sum = int(reading.get("sum_ns", 0))
+        if len(filled):
+            first, last = int(filled[0]), int(filled[-1])
+            hist._min = bucket_upper(first - 1) + 1 if first > 0 else 0
+            top = reading.get("max_ns") or (bucket_upper(last) if last < OVERFLOW else MAX_TRACKED_NS)
+            hist.max = int(top)
+        return hist
 
     def log2_buckets(self) -> list[list[int | None]]:
         """The non-empty power-of-two buckets as [upper_ns, count], upper-inclusive: first
@@ -273,6 +310,9 @@ class NodeMetrics:
         self._counters = dict.fromkeys(COUNTERS, 0)
         self._gauges: dict[str, float] = dict.fromkeys(GAUGES, 0)
         self._previous = {name: hist.copy() for name, hist in self.stages.items()}
+        # since-start percentiles change slowly: recomputed at most once per TOTALS_INTERVAL_S,
+        # which also keeps them out of most panel deltas (unchanged values are not resent)
+        self._totals: dict[str, tuple[float, int, dict]] = {}
 
     def stage(self, name: str) -> LatencyHistogram:
         try:
@@ -335,13 +375,19 @@ class NodeMetrics:
             lines.append(f"{name}{{{node}}} {_number(self._gauges[gauge])}")
         return "\n".join(lines) + "\n"
 
+    def histograms(self) -> dict[str, dict]:
+        """Every stage's raw histogram (LatencyHistogram.to_counts)."""
+        return {name: hist.to_counts() for name, hist in self.stages.items()}
+
     def snapshot(self) -> dict:
         """For the live panels: per stage the percentiles since the previous snapshot
-        ("recent") and since start ("total") and the recent window's log2 buckets, the
-        counters and the gauges."""
+        ("recent") and since start ("total", refreshed at most once per TOTALS_INTERVAL_S) and
+        the recent window's log2 buckets, the counters and the gauges."""
         # this runs on the node's own loop ten times a second: a stage without a new sample
         # skips the window's work
         stages = {}
+        now = self.clock()
+        totals = self._totals
         for name, hist in self.stages.items():
             previous = self._previous[name]
             if hist.count == previous.count:
@@ -351,8 +397,11 @@ class NodeMetrics:
                 self._previous[name] = hist.copy()
                 # buckets: the recent window's distribution (the page accumulates the frames)
                 recent, buckets = window.snapshot(), window.log2_buckets()
-            stages[name] = {"recent": recent, "total": hist.snapshot(), "buckets": buckets}
-        now = self.clock()
+            computed_at, count, total = totals.get(name) or (0.0, -1, None)
+            if count != hist.count and (total is None or now - computed_at >= TOTALS_INTERVAL_S):
+                total = hist.snapshot()
+                totals[name] = (now, hist.count, total)
+            stages[name] = {"recent": recent, "total": total, "buckets": buckets}
         return {
             "node": self.node,
             "ts_ms": int(now * 1000),
@@ -419,7 +468,9 @@ def parse_request_head(head: bytes) -> tuple[str, str, dict[str, str]]:
 
 
 class MetricsServer:
-    """GET /metrics (Prometheus text) and GET /healthz (JSON) on the node's loop.
+    """GET /metrics (Prometheus text), GET /healthz (JSON) and GET /histograms (every stage's raw
+    histogram as JSON, for benchmarks and tools that need windows at full resolution) on the
+    node's loop.
 
     One request per connection (Connection: close). The request head must arrive complete
     within read_timeout_s (408) and fit in max_header_bytes (400); anything not strictly
@@ -427,7 +478,7 @@ class MetricsServer:
     `health`, if given, returns extra fields for /healthz.
     """
 
-    PATHS = ("/metrics", "/healthz")
+    PATHS = ("/metrics", "/healthz", "/histograms")
     LINGER_S = 0.5
 
     def __init__(
@@ -506,6 +557,9 @@ class MetricsServer:
         try:
             if path == "/metrics":
                 return 200, self.metrics.to_prometheus(), PROMETHEUS_CONTENT_TYPE, (), method == "HEAD"
+            if path == "/histograms":
+                body = {"node": self.metrics.node, "stages": self.metrics.histograms()}
+                return 200, json.dumps(body) + "\n", "application/json", (), method == "HEAD"
             return 200, json.dumps(self._health()) + "\n", "application/json", (), method == "HEAD"
         except Exception:  # a bug in a gauge or health callback must not kill the connection silently
             log.exception("metrics server: rendering %s failed", path)

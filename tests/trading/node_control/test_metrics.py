@@ -47,11 +47,12 @@ def test_buckets_tile_the_range_with_upper_inclusive_bounds():
         assert upper > previous_upper
         assert bucket_index(upper) == index and bucket_index(previous_upper + 1) == index
         width = upper - previous_upper
-        assert width == 1 or width * 8 <= previous_upper, f"bucket {index} is wider than 1/8 of its bound"
+        assert width == 1 or width * 32 <= previous_upper, f"bucket {index} is wider than 1/32 of its bound"
         previous_upper = upper
     assert previous_upper == MAX_TRACKED_NS == 1 << 36
     assert bucket_index(MAX_TRACKED_NS + 1) == OVERFLOW and bucket_index(10**15) == OVERFLOW
-    assert bucket_index(0) == bucket_index(-5) == 0 and bucket_index(1) == 1 and bucket_index(16) == 16
+    assert bucket_index(0) == bucket_index(-5) == 0 and bucket_index(1) == 1 and bucket_index(64) == 64
+    assert bucket_index(65) == bucket_index(66) == 65 and bucket_upper(65) == 66  # 2 ns wide above 64 ns
     for power in metrics_module.PROMETHEUS_BOUNDS_POW2:  # the published le bounds are bucket bounds
         assert bucket_upper(metrics_module._bucket_of_power(power)) == 1 << power
 
@@ -61,15 +62,15 @@ def test_buckets_tile_the_range_with_upper_inclusive_bounds():
     samples=st.lists(SKEWED, min_size=1, max_size=400),
     q=st.one_of(st.sampled_from([0, 50, 90, 99, 99.9, 100]), st.floats(0, 100)),
 )
-def test_percentile_is_within_an_eighth_above_numpy(samples, q):
+def test_percentile_is_within_a_thirty_second_above_numpy(samples, q):
     hist = histogram_of(samples)
     exact = int(np.percentile(np.array(samples, dtype=np.int64), q, method="inverted_cdf"))
     estimate = hist.percentile(q)
     assert exact <= estimate, (exact, estimate)
-    if exact <= 16:
+    if exact <= 64:
         assert estimate == exact
     else:
-        assert estimate - exact < exact / 8, (exact, estimate)
+        assert estimate - exact < exact / 32, (exact, estimate)
 
 
 @settings(max_examples=100, deadline=None)
@@ -107,7 +108,7 @@ def test_since_holds_only_the_later_samples(first, later):
     assert delta.bucket_counts() == alone.bucket_counts()
     assert (delta.count, delta.sum) == (alone.count, alone.sum)
     for q in (50, 99, 99.9):
-        assert delta.percentile(q) == pytest.approx(alone.percentile(q), rel=1 / 8)
+        assert delta.percentile(q) == pytest.approx(alone.percentile(q), rel=1 / 32)
     # The interval's min and max are bucket bounds: never inside the true range.
     assert delta.min <= alone.min and delta.max >= alone.max
 
@@ -193,7 +194,8 @@ def test_node_metrics_api():
 
 
 def test_snapshot_for_the_live_panels():
-    m = NodeMetrics("n1", clock=lambda: 1000.0)
+    now = [1000.0]
+    m = NodeMetrics("n1", clock=lambda: now[0])
     engine = m.stage("engine")
     for value in range(1, 1001):
         engine.record(value * 1000)  # 1 µs .. 1 ms
@@ -203,16 +205,23 @@ def test_snapshot_for_the_live_panels():
     assert first["node"] == "n1" and first["ts_ms"] == 1_000_000
     total = first["stages"]["engine"]["total"]
     assert total["count"] == 1000 and total["max_ns"] == 1_000_000 and total["min_ns"] == 1000
-    assert 500_000 <= total["p50_ns"] < 500_000 * 1.125
-    assert 990_000 <= total["p99_ns"] < 990_000 * 1.125
+    assert 500_000 <= total["p50_ns"] < 500_000 * (1 + 1 / 32)
+    assert 990_000 <= total["p99_ns"] < 990_000 * (1 + 1 / 32)
     assert 999_000 <= total["p999_ns"] <= 1_000_000
     assert first["stages"]["engine"]["recent"]["count"] == 1000
     assert first["counters"]["fills"] == 3 and first["gauges"]["durable_seq"] == 77
     engine.record(5_000_000)
+    now[0] += 0.1  # the next frame: the since-start figures are the same object, left out of deltas
     second = m.snapshot()["stages"]["engine"]
     assert second["recent"]["count"] == 1 and second["recent"]["p50_ns"] == 5_000_000
-    assert second["total"]["count"] == 1001
-    assert m.snapshot()["stages"]["engine"]["recent"]["count"] == 0
+    assert second["total"] is total and total["count"] == 1000
+    now[0] = 1001.0  # a second after they were computed: refreshed
+    third = m.snapshot()["stages"]["engine"]
+    assert third["total"]["count"] == 1001 and third["total"]["max_ns"] == 5_000_000
+    assert third["recent"]["count"] == 0
+    # a stage's first samples show at once, whatever the interval
+    m.stage("journal_lag").record(700)
+    assert m.snapshot()["stages"]["journal_lag"]["total"]["count"] == 1
 
 
 def _families(text: str) -> dict:

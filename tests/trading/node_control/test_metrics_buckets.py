@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from trading.engine.metrics import LatencyHistogram, NodeMetrics
+import pytest
+
+from trading.engine.metrics import OVERFLOW, LatencyHistogram, NodeMetrics, bucket_index
 
 
 def expected_buckets(samples: list[int]) -> list[list[int | None]]:
@@ -54,3 +56,21 @@ def test_the_panel_snapshot_carries_the_recent_windows_buckets():
         "only the samples since the last frame"
     )
     assert m.snapshot()["stages"]["engine"]["buckets"] == []
+
+
+def test_raw_counts_round_trip_and_refuse_malformed_buckets():
+    hist = LatencyHistogram("stage")
+    for ns in (0, 7, 16, 17, 1_000, 123_456, 10**9, 1 << 40):
+        hist.record(ns)
+    reading = hist.to_counts()
+    again = LatencyHistogram.from_counts("stage", reading)
+    assert again.bucket_counts() == hist.bucket_counts()
+    assert (again.count, again.sum, again.max) == (hist.count, hist.sum, hist.max)
+    assert again.percentiles((1, 50, 90, 99, 100)) == hist.percentiles((1, 50, 90, 99, 100))
+    # without max_ns: the upper bound of the last non-empty bucket caps the percentiles
+    capped = LatencyHistogram.from_counts("stage", {"buckets": [[bucket_index(1_000), 2]]})
+    assert capped.count == 2 and 1_000 <= capped.percentile(100) < 1_000 * (1 + 1 / 32)
+    assert LatencyHistogram.from_counts("stage", {"buckets": []}).percentile(99) == 0
+    for bad in ([-1, 1], [OVERFLOW + 1, 1], [3, -1], [1.5, 1], ["3", 1], [True, 1]):
+        with pytest.raises(ValueError, match="bad histogram bucket"):
+            LatencyHistogram.from_counts("stage", {"buckets": [bad]})

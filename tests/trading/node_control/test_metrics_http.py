@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
-from trading.engine.metrics import MetricsServer, NodeMetrics
+from trading.engine.metrics import LatencyHistogram, MetricsServer, NodeMetrics, bucket_index
 
 pytestmark = pytest.mark.asyncio
 
@@ -79,6 +79,34 @@ async def test_healthz_is_json(server):
     health = json.loads(body)
     assert health["status"] == "ok" and health["node"] == "http-node" and health["trading_state"] == 2
     assert health["feeds"] == ["btcusdt"] and health["uptime_s"] >= 0
+
+
+async def test_histograms_is_every_stage_raw_and_windows_subtract_exactly(server):
+
+    status, headers, body = await exchange(server.port, get("/histograms"))
+    assert status == 200 and headers["content-type"] == "application/json"
+    before = json.loads(body)
+    assert before["node"] == "http-node"
+    assert before["stages"]["engine"] == {
+        "count": 1,
+        "sum_ns": 1500,
+        "max_ns": 1500,
+        "buckets": [[bucket_index(1500), 1]],
+    }
+    engine = server.metrics.stage("engine")
+    for ns in (40_000, 41_000, 900_000):
+        engine.record(ns)
+    status, _, body = await exchange(server.port, get("/histograms"))
+    after = json.loads(body)["stages"]["engine"]
+    earlier = dict(before["stages"]["engine"]["buckets"])
+    window = {
+        "buckets": [[i, n - earlier.get(i, 0)] for i, n in after["buckets"] if n - earlier.get(i, 0)],
+        "sum_ns": after["sum_ns"] - before["stages"]["engine"]["sum_ns"],
+    }
+    hist = LatencyHistogram.from_counts("engine", window)
+    assert hist.count == 3 and hist.sum == 981_000
+    assert 41_000 <= hist.percentile(50) < 41_000 * (1 + 1 / 32)  # the window's own median, not 1.5 us
+    assert 900_000 <= hist.percentile(99) < 900_000 * (1 + 1 / 32)
 
 
 async def test_unknown_path_is_404(server):
