@@ -19,3 +19,6 @@ class TradingConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_sync_roles, sender=self, dispatch_uid="trading.sync_roles")
+        from trading.access_changes import connect_signals
+
+        connect_signals()

@@ -2,11 +2,14 @@
 
     ws://HOST/ws/nodes/<node>/
 
-Behind AllowedHostsOriginValidator (a page of another origin cannot open it) and
+Behind SameOriginValidator (a page of another origin, or of another port, cannot open it) and
 AuthMiddlewareStack (the session cookie says who is there). Connect needs a signed-in user with
 trading.view_node. Every command message is judged again, on a fresh copy of the user and of
 the session: a user who signed out elsewhere, or was demoted or deactivated since connecting,
 has no powers left, and the refusal is audited like any other (trading.services.operations).
+A socket whose user may no longer watch the node is closed (4403): at once when the change is
+made through Django (trading.access_changes: sign-out, deactivation, roles), otherwise at the
+next periodic check.
 
 Client -> server: {"action": "command", "command": "KILL" | "CANCEL_ALL" | "REDUCE_ONLY" |
 "DISCONNECT"} or {"action": "ping"}. Server -> client: {"type": "snapshot", "seq", "panel"},
@@ -26,11 +29,14 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from dashboards.panels import LAST_KEY, panel_group
+from trading.access_changes import EVERY_SOCKET, user_group
 from trading.audit import Actor, normalise_ip
 
 MAX_MESSAGE_BYTES = 4096
 COMMANDS_PER_10S = 10
-SESSION_RECHECK_S = 5.0
+# changes made through Django reach the socket at once (trading.access_changes); this periodic
+# check is for the rest: a session that expires, rows edited outside Django
+ACCESS_RECHECK_S = 60.0
 CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_NO_NODE = 4401, 4403, 4404
 
 
@@ -52,14 +58,29 @@ class NodeConsoleConsumer(AsyncWebsocketConsumer):
         if not exists:
             await self.close(code=CLOSE_NO_NODE)
             return
-        await self.channel_layer.group_add(panel_group(self.node), self.channel_name)
+        self.groups_joined = [panel_group(self.node), user_group(self.user.pk), EVERY_SOCKET]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         self.checked_at = time.monotonic()
         await self._send_newest()
 
     async def disconnect(self, code) -> None:
-        if getattr(self, "node", None) and self.channel_layer is not None:
-            await self.channel_layer.group_discard(panel_group(self.node), self.channel_name)
+        if self.channel_layer is not None:
+            for group in getattr(self, "groups_joined", ()):
+                await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def access_changed(self, event) -> None:
+        """The user signed out, or their roles changed (trading.access_changes): check now."""
+        await self._recheck()
+
+    async def _recheck(self) -> bool:
+        """False (and the socket closed) if the user may no longer watch this node."""
+        self.checked_at = time.monotonic()
+        if await database_sync_to_async(self._still_allowed)("trading.view_node"):
+            return True
+        await self.close(code=CLOSE_FORBIDDEN)
+        return False
 
     # ------------------------------------------------------------------ panels out
 
@@ -83,11 +104,8 @@ class NodeConsoleConsumer(AsyncWebsocketConsumer):
 
     async def panel_frame(self, event) -> None:
         """One snapshot from the relay (the group message type "panel.frame")."""
-        if time.monotonic() - self.checked_at > SESSION_RECHECK_S:
-            self.checked_at = time.monotonic()
-            if not await database_sync_to_async(self._still_allowed)("trading.view_node"):
-                await self.close(code=CLOSE_FORBIDDEN)
-                return
+        if time.monotonic() - self.checked_at > ACCESS_RECHECK_S and not await self._recheck():
+            return
         if self.frame is not None and event.get("base") == self.frame:
             self.frame = event["frame"]
             await self.send(text_data=event["delta"])  # computed once by the relay for every viewer

@@ -10,8 +10,9 @@ import orjson
 import pytest
 import redis
 from django.contrib.auth.models import Group
+from django.contrib.sessions.models import Session
 from django.test import Client
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.integration.harness import Processes, start_panel_relay, start_web, wait_for
@@ -118,7 +119,9 @@ def test_signing_out_or_a_demotion_takes_the_powers_of_an_open_socket(web, node,
     browser.force_login(operator)
     with open_socket(web, node.name, browser.cookies["sessionid"].value) as ws:
         assert ask(ws, {"action": "command", "command": "CANCEL_ALL"})["status"] == "ACCEPTED"
-        browser.logout()  # in another tab
+        # the session ends without a sign-out signal (it expired, or was deleted by hand): the
+        # socket is still open until its periodic check, but its commands are judged afresh
+        Session.objects.filter(session_key=browser.cookies["sessionid"].value).delete()
         reply = ask(ws, {"action": "command", "command": "KILL"})
         assert reply["type"] == "refused" and reply["reason"] == "not signed in as an active user"
     demoted = make_user("operator")
@@ -132,6 +135,72 @@ def test_signing_out_or_a_demotion_takes_the_powers_of_an_open_socket(web, node,
         "node.kill.denied",
         "node.kill.denied",
     ]
+
+
+def closed_with(ws, timeout: float = 5.0) -> int | None:
+    """The close code once the server closes the socket (frames before it are skipped); None
+    if it is still open after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                ws.recv(timeout=max(0.05, deadline - time.monotonic()))
+            except TimeoutError:
+                return None
+    except ConnectionClosed as exc:
+        return exc.rcvd.code if exc.rcvd is not None else None
+    return None
+
+
+def test_a_socket_is_closed_at_once_when_its_user_may_no_longer_watch(web, node, make_user):
+    """Signed out in another tab, deactivated, or left without a viewing role: the socket closes
+    within moments (not at the next periodic check, a minute away), and only that user's."""
+    bystander = make_user("viewer")
+    with open_socket(web, node.name, session_cookie(bystander)) as watching:
+        viewer = make_user("viewer")
+        browser = Client()
+        browser.force_login(viewer)
+        with open_socket(web, node.name, browser.cookies["sessionid"].value) as ws:
+            assert ask(ws, {"action": "ping"}) == {"type": "pong"}
+            browser.logout()
+            assert closed_with(ws) == 4403
+        deactivated = make_user("operator")
+        with open_socket(web, node.name, session_cookie(deactivated)) as ws:
+            assert ask(ws, {"action": "ping"}) == {"type": "pong"}
+            deactivated.is_active = False
+            deactivated.save()
+            assert closed_with(ws) == 4403
+        demoted = make_user("viewer")
+        with open_socket(web, node.name, session_cookie(demoted)) as ws:
+            assert ask(ws, {"action": "ping"}) == {"type": "pong"}
+            Group.objects.get(name="viewer").user_set.remove(demoted)  # from the role's side
+            assert closed_with(ws) == 4403
+        promoted = make_user("viewer")
+        with open_socket(web, node.name, session_cookie(promoted)) as ws:
+            promoted.groups.add(Group.objects.get(name="operator"))  # more access: stays open
+            assert closed_with(ws, timeout=1.5) is None
+            assert ask(ws, {"action": "ping"}) == {"type": "pong"}
+        assert closed_with(watching, timeout=0.5) is None, "another user's socket stays open"
+        assert ask(watching, {"action": "ping"}) == {"type": "pong"}
+
+
+def test_a_role_that_loses_the_view_permission_closes_its_members_sockets(web, node, make_user):
+    from django.contrib.auth.models import Permission
+
+    view = Permission.objects.get(content_type__app_label="trading", codename="view_node")
+    viewers = Group.objects.get(name="viewer")
+    operator = make_user("operator")
+    with (
+        open_socket(web, node.name, session_cookie(make_user("viewer"))) as ws,
+        open_socket(web, node.name, session_cookie(operator)) as kept,
+    ):
+        assert ask(ws, {"action": "ping"}) == {"type": "pong"}
+        try:
+            viewers.permissions.remove(view)
+            assert closed_with(ws) == 4403
+            assert ask(kept, {"action": "ping"}) == {"type": "pong"}, "operators keep the permission"
+        finally:
+            viewers.permissions.add(view)
 
 
 @pytest.mark.parametrize(
