@@ -40,6 +40,21 @@ ACCESS_RECHECK_S = 60.0
 CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_NO_NODE = 4401, 4403, 4404
 
 
+# node -> (frame id, snapshot message): the newest snapshot a socket of this process fetched
+_newest: dict[str, tuple[str, str]] = {}
+_clients: dict[object, aioredis.Redis] = {}  # one Redis client (and pool) per event loop
+
+
+def _redis() -> aioredis.Redis:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = _clients[loop] = aioredis.Redis.from_url(settings.ATOMIC_OPS["REDIS_URL"])
+    return client
+
+
 class NodeConsoleConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.node = self.scope["url_route"]["kwargs"]["node"]
@@ -84,23 +99,27 @@ class NodeConsoleConsumer(AsyncWebsocketConsumer):
 
     # ------------------------------------------------------------------ panels out
 
-    async def _send_newest(self) -> None:
-        client = aioredis.Redis.from_url(settings.ATOMIC_OPS["REDIS_URL"])
-        try:
-            raw = await client.get(LAST_KEY.format(node=self.node))
-        finally:
-            await client.aclose()
-        if raw is None:
-            return
-        try:
-            newest = orjson.loads(raw)
-            panel, frame = newest["panel"], newest["frame"]
-        except (orjson.JSONDecodeError, TypeError, KeyError):
-            return  # not written by this relay version: the next frame brings a good one
+    async def _send_newest(self, wanted: str | None = None) -> None:
+        """The newest snapshot. `wanted`: the frame this socket could not apply as a delta; if
+        another socket of this process already fetched that very frame, its serialised
+        snapshot is reused (when the console falls behind, all its sockets miss the same
+        frames: one Redis read and one serialisation per frame, not one per socket)."""
+        cached = _newest.get(self.node)
+        if wanted is not None and cached is not None and cached[0] == wanted:
+            frame, text = cached
+        else:
+            raw = await _redis().get(LAST_KEY.format(node=self.node))
+            if raw is None:
+                return
+            try:
+                newest = orjson.loads(raw)
+                panel, frame = newest["panel"], newest["frame"]
+                text = orjson.dumps({"type": "snapshot", "seq": panel.get("seq"), "panel": panel}).decode()
+            except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
+                return  # not written by this relay version: the next frame brings a good one
+            _newest[self.node] = (frame, text)
         self.frame = frame
-        await self.send(
-            text_data=orjson.dumps({"type": "snapshot", "seq": panel.get("seq"), "panel": panel}).decode()
-        )
+        await self.send(text_data=text)
 
     async def dispatch(self, message) -> None:
         # Channels (4.2+) sends every message through a thread hop to close_old_connections()
@@ -121,7 +140,7 @@ class NodeConsoleConsumer(AsyncWebsocketConsumer):
             self.frame = event["frame"]
             await self.send(text_data=event["delta"])  # computed once by the relay for every viewer
         else:  # just connected, or a frame was dropped on the way: start again from the newest
-            await self._send_newest()
+            await self._send_newest(wanted=event.get("frame"))
 
     # ------------------------------------------------------------------ commands in
 

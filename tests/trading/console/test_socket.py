@@ -3,6 +3,7 @@ real session cookies, the real Redis channel layer and panel relay, and a stand-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -290,4 +291,44 @@ def test_a_socket_that_missed_a_frame_starts_again_from_the_newest_snapshot(web,
         )
         publisher.publish(channel, orjson.dumps({**first, "seq": 21}))
         assert json.loads(ws.recv(timeout=10)) == {"type": "delta", "seq": 21, "changed": {"seq": 21}}
+    publisher.close()
+
+
+def test_sockets_that_miss_the_same_frame_share_one_read_of_the_newest_snapshot(
+    web, node, make_user, redis_url
+):
+    """When the console falls behind, its sockets miss the same frames: the newest snapshot is
+    read from Redis and serialised once per frame in a process, not once per socket (Redis'
+    own command statistics count the reads)."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from dashboards.panels import panel_group
+
+    publisher = redis.Redis.from_url(redis_url)
+    channel = f"atomic:node:{node.name}:panel"
+    first = {"node": node.name, "seq": 30, "trading_state": 0, "instruments": []}
+    publisher.publish(channel, orjson.dumps(first))
+    wait_for(lambda: publisher.get(f"{channel}:last") is not None, 10, "the relay to keep the newest")
+    newest_frame = orjson.loads(publisher.get(f"{channel}:last"))["frame"]
+    with contextlib.ExitStack() as stack:
+        sockets = [
+            stack.enter_context(open_socket(web, node.name, session_cookie(make_user("viewer"))))
+            for _ in range(5)
+        ]
+        for ws in sockets:
+            assert json.loads(ws.recv(timeout=10)) == {"type": "snapshot", "seq": 30, "panel": first}
+
+        def reads() -> int:
+            return publisher.info("commandstats").get("cmdstat_get", {}).get("calls", 0)
+
+        before = reads()
+        # the newest frame again, on a base none of them holds: every socket needs the snapshot
+        async_to_sync(get_channel_layer().group_send)(
+            panel_group(node.name),
+            {"type": "panel.frame", "frame": newest_frame, "base": "dropped", "delta": "{}"},
+        )
+        for ws in sockets:
+            assert json.loads(ws.recv(timeout=10)) == {"type": "snapshot", "seq": 30, "panel": first}
+        assert reads() - before == 0, "each socket read the newest snapshot from Redis itself"
     publisher.close()
