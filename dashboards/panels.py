@@ -4,8 +4,8 @@ A node publishes a snapshot about 10 times a second on Redis (`atomic:node:NAME:
 panel relay (`manage.py panelrelay`) keeps the newest one per node and forwards each to the
 Channels group of that node through the Redis channel layer, whose bounded per-socket queues
 drop frames for a slow browser instead of slowing anything upstream. A socket gets the newest
-snapshot on connect, then only the top-level sections that changed (deltas, computed once per
-frame by the relay), each with the node's journal seq; a socket that missed a frame, and a
+snapshot on connect, then only what changed, nested (deltas, computed once per frame by the
+relay), each with the node's journal seq; a socket that missed a frame, and a
 reconnecting browser, simply start again from the newest snapshot.
 """
 
@@ -31,8 +31,39 @@ def node_of_channel(channel: str | bytes) -> str | None:
     return match.group(1) if match else None
 
 
+REMOVED = "-"  # in a delta object: the keys of that object that are gone (never a panel key)
+_MISSING = object()
+
+
 def panel_delta(previous: dict | None, current: dict) -> dict:
-    """The top-level sections of `current` that differ from `previous` (all of them if none)."""
+    """What changed from `previous` to `current` (all of `current` if there is no previous):
+    where the old and the new value of a key are both objects, only what changed inside it;
+    any other changed value whole (lists and scalars); the keys an object lost listed under
+    "-". The page merges it back (static/js/node_socket.js, apply_panel_delta here): a stage's
+    percentiles, the book and the signals change every frame, the rest of the panel rarely."""
     if previous is None:
         return dict(current)
-    return {key: value for key, value in current.items() if previous.get(key) != value}
+    delta: dict = {}
+    for key, value in current.items():
+        old = previous.get(key, _MISSING)
+        if old is _MISSING or old != value:
+            delta[key] = panel_delta(old, value) if type(value) is dict and type(old) is dict else value
+    removed = [key for key in previous if key not in current]
+    if removed:
+        delta[REMOVED] = removed
+    return delta
+
+
+def apply_panel_delta(panel: dict, delta: dict) -> dict:
+    """Merge a panel_delta() into `panel` in place, as the page does; returns `panel`."""
+    for key, value in delta.items():
+        if key == REMOVED:
+            for gone in value:
+                panel.pop(gone, None)
+            continue
+        old = panel.get(key)
+        if type(value) is dict and type(old) is dict:
+            apply_panel_delta(old, value)
+        else:
+            panel[key] = value
+    return panel

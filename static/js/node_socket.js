@@ -1,11 +1,26 @@
 // The one websocket of a node's console pages (ws/nodes/<node>/): a snapshot of the node's panel
-// then deltas (top-level sections that changed, merged as dashboards/panels.py makes them), and
+// then deltas (what changed, nested, merged as dashboards/panels.py makes them), and
 // the operator buttons' commands over the same socket. Reconnects with backoff and starts again
 // from a snapshot; a close code >= 4400 is the server's refusal and is not retried.
 //
 // Used by node_live.js and node_risk.js; the pages provide #connection and #command-result.
 
 const $ = (id) => document.getElementById(id);
+const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+
+// The inverse of dashboards/panels.py panel_delta: objects merge key by key, anything else is
+// replaced, and "-" lists the keys an object lost.
+function mergeDelta(target, delta) {
+  for (const [key, value] of Object.entries(delta)) {
+    if (key === "-") {
+      for (const gone of value) delete target[gone];
+    } else if (isObject(value) && isObject(target[key])) {
+      mergeDelta(target[key], value);
+    } else {
+      target[key] = value;
+    }
+  }
+}
 
 // nodeSocket(node, onPanel) -> {send(command) -> bool}. onPanel(panel, changed) is called with
 // the merged panel after every frame; `changed` is null for a snapshot, else the delta's sections.
@@ -20,7 +35,7 @@ export function nodeSocket(node, onPanel) {
       panel = message.panel;
       onPanel(panel, null);
     } else if (message.type === "delta" && panel) {
-      Object.assign(panel, message.changed);
+      mergeDelta(panel, message.changed);
       onPanel(panel, message.changed);
     } else if (message.type === "command_result") {
       $("command-result").textContent = `${message.command}: ${message.status}` + (message.detail ? ` (${message.detail})` : "");
