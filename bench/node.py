@@ -5,9 +5,9 @@
 Real processes, as `make run` starts them: `manage.py simvenue --speed max` on the 2-day BTCUSDT
 spot capture and `manage.py runnode` quoting the skewed market maker, with the journal streaming
 into a scratch PostgreSQL database (migrated here, dropped afterwards) and panels on the real
-Redis. With two or more CPUs the node is pinned alone to the last one and the venue and the
-journal sink to the others, as a trading host would run it (`--no-pin` leaves them to the
-scheduler). Figures:
+Redis. With two or more CPUs the node is pinned alone to the last one and the venue, the journal
+sink, PostgreSQL and Redis to the others, as a trading host would run it (`--no-pin` leaves
+them to the scheduler). Figures:
 
   messages/s       websocket frames the node's feed processed per second (its own counter)
   tick-to-order    market-data frame received -> the order it caused written to the socket,
@@ -21,7 +21,9 @@ scheduler). Figures:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -40,13 +42,61 @@ COMMAND = "python -m bench.node"
 
 def pinning_plan(pin: bool) -> dict | None:
     """With two or more CPUs: the node alone on the last one; the venue and the journal sink on
-    the others (PostgreSQL and Redis are left to the scheduler). None: nothing pinned."""
+    the others (and PostgreSQL and Redis: services_off_the_node_cpu). None: nothing pinned."""
     from trading.engine.affinity import online_cpus
 
     cpus = sorted(online_cpus())
     if not pin or len(cpus) < 2:
         return None
     return {"node": cpus[-1:], "venue_and_sink": cpus[:-1]}
+
+
+_SERVICE_NAMES = ("postgres", "redis-server")
+
+
+def _service_pids() -> list[int]:
+    """PostgreSQL (postmaster and backends) and Redis processes on this machine."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as handle:
+                name = handle.read().strip()
+        except OSError:
+            continue
+        if name.startswith(_SERVICE_NAMES):
+            pids.append(int(entry))
+    return pids
+
+
+def _set_affinity(pid: int, cpus) -> None:
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):  # a thread or process that ended meanwhile
+            os.sched_setaffinity(int(task), cpus)
+
+
+@contextlib.contextmanager
+def services_off_the_node_cpu(pinning: dict | None):
+    """PostgreSQL and Redis kept off the node's CPU for the measurement (new backends inherit the
+    postmaster's mask), as the node's own core would be isolated on a trading host; left to the
+    scheduler they moved onto the node's core whenever the other one was busy. Restored after."""
+    if not pinning:
+        yield
+        return
+    pids = _service_pids()
+    before = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            before[pid] = os.sched_getaffinity(pid)
+            _set_affinity(pid, pinning["venue_and_sink"])
+    try:
+        yield
+    finally:
+        everything = os.sched_getaffinity(0) | set(pinning["node"]) | set(pinning["venue_and_sink"])
+        for pid in _service_pids():  # backends started meanwhile inherited the narrow mask
+            with contextlib.suppress(OSError):
+                _set_affinity(pid, before.get(pid, everything))
 
 
 def start_bench_venue(procs, data_dir: Path, speed: str, pinning: dict | None) -> int:
@@ -103,7 +153,7 @@ def run(seconds: float, speed: str = "max", pin: bool = True) -> list[dict]:
     logs = Path(tempfile.mkdtemp(prefix="bench-node-", dir=var_dir))
     results: list[dict] = []
     pinning = pinning_plan(pin)
-    with ScratchDatabase("bench_node") as db:
+    with ScratchDatabase("bench_node") as db, services_off_the_node_cpu(pinning):
         procs = Processes(env=subprocess_env(db.url, redis_url), logs=logs)
         try:
             port = start_bench_venue(procs, data_dir, speed, pinning)

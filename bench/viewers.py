@@ -12,7 +12,8 @@ before, differed by up to 1.8x in p99 between identical runs without viewers.)
 The stack: the simulated venue replaying the BTCUSDT capture at 20x, the node quoting the
 market maker with no decision throttle and publishing panels at 10 Hz, the console server
 (daphne) and the panel relay, PostgreSQL and Redis. With two or more CPUs the node is alone on
-the last one and everything else (venue, journal sink, console, relay, viewers) on the others.
+the last one and everything else (venue, journal sink, console, relay, viewers, PostgreSQL,
+Redis) on the others.
 Figures: the node's tick-to-order percentiles per side and per window, and the frames per
 second each viewer received. Target: p99 with viewers <= 1.10 x p99 without.
 """
@@ -33,7 +34,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.node import _document, pinning_plan, start_bench_venue
+from bench.node import _document, pinning_plan, services_off_the_node_cpu, start_bench_venue
 from bench.scratch_db import ROOT, ScratchDatabase, project_settings
 
 COMMAND = "python -m bench.viewers"
@@ -170,7 +171,7 @@ def interleaved_run(
     frames_seen = connected = 0
     failures = [0]
     with_seconds = 0.0
-    with ScratchDatabase("bench_viewers") as db:
+    with ScratchDatabase("bench_viewers") as db, services_off_the_node_cpu(pinning):
         env = subprocess_env(db.url, settings.ATOMIC_OPS["REDIS_URL"])
         env["DJANGO_SETTINGS_MODULE"] = "atomic_ops.settings.local"
         procs = Processes(env=env, logs=logs)

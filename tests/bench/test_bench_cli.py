@@ -71,7 +71,16 @@ def test_synthetic_journal_rows_are_contiguous_and_mixed_like_a_node():
 
 @pytest.mark.parametrize(
     "argv",
-    [["--viewers", "0"], ["--viewers", "x"], ["--viewers", "5000"], ["--seconds", "1"], ["--seconds", "nan"]],
+    [
+        ["--viewers", "0"],
+        ["--viewers", "x"],
+        ["--viewers", "5000"],
+        ["--seconds", "1"],
+        ["--seconds", "nan"],
+        ["--pairs", "0"],
+        ["--pairs", "51"],
+        ["--pairs", "two"],
+    ],
 )
 def test_viewers_benchmark_refuses_bad_arguments(argv, capsys):
     from bench import viewers
@@ -79,3 +88,35 @@ def test_viewers_benchmark_refuses_bad_arguments(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         viewers.main(argv)
     assert exit_info.value.code == 2 and "must be between" in capsys.readouterr().err
+
+
+def test_viewer_windows_alternate_abba_and_pool_exactly():
+    from bench import viewers
+    from trading.engine.metrics import LatencyHistogram
+
+    assert viewers._schedule(1) == [False, True]
+    assert viewers._schedule(3) == [False, True, True, False, False, True]
+    hist = LatencyHistogram("t")
+    for ns in (1_000, 2_000):
+        hist.record(ns)
+    before = hist.to_counts()
+    for ns in (500_000, 510_000, 520_000):
+        hist.record(ns)
+    window = viewers._window(before, hist.to_counts())
+    assert window.count == 3 and 500_000 <= window.percentile(50) < 520_000 * (1 + 1 / 32)
+
+
+def test_services_are_moved_off_the_node_cpu_and_restored():
+    """The benchmark's pinning of PostgreSQL and Redis (real processes of this machine)."""
+    import os
+
+    pids = node._service_pids()
+    if not pids or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs PostgreSQL or Redis running and two CPUs")
+    plan = node.pinning_plan(True)
+    before = {pid: os.sched_getaffinity(pid) for pid in pids}
+    with node.services_off_the_node_cpu(plan):
+        for pid in pids:
+            assert os.sched_getaffinity(pid) == set(plan["venue_and_sink"])
+    for pid in pids:
+        assert os.sched_getaffinity(pid) == before[pid]
