@@ -4,6 +4,7 @@ trip (place, ack, fill with its fee, cancel, rejects, reconciliation) over the r
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 from pathlib import Path
 
@@ -114,10 +115,12 @@ def gateway_for(base, recorder, states, **kwargs):
                                prefix="node1", on_events=recorder, on_state=states.append, **kwargs)  # fmt: skip
 
 
-@pytest.mark.asyncio
-async def test_orders_make_the_round_trip_through_the_simulated_venue(captures, btc):
-    server, base = await started(venue_config(captures[3000], paused=True, starting_balances={"USDT": "100000",
-                                                                                              "BTC": "1"}))  # fmt: skip
+@contextlib.asynccontextmanager
+async def trading_gateway(capture: Path, btc):
+    """A paused simulated venue with a funded account and its book synced, and a gateway logged
+    on to it: (gateway, recorder of its engine inputs). The venue stops on exit."""
+    server, base = await started(venue_config(capture, paused=True, starting_balances={"USDT": "100000",
+                                                                                       "BTC": "1"}))  # fmt: skip
     server.replay.advance(SYNC_LINES)  # best bid 61837.63 x 3.78826, best ask 61837.64 x 1.60520
     recorder = Recorder()
     states: list[bool] = []
@@ -125,52 +128,55 @@ async def test_orders_make_the_round_trip_through_the_simulated_venue(captures, 
     try:
         async with running(gateway):
             await until(lambda: states == [True])
-            # a resting bid far below the market: acknowledged, listed, cancelled
-            assert (
-                gateway.submit(journal(order_record(1, price=6_100_000, qty=1000, order_type=OT_LIMIT))) == 1
-            )
-            await until(lambda: len(recorder) == 1)
-            ack = recorder.records()[0]
-            assert (ack[7], ack[6], ack[9]) == (EV_ORDER_ACK, 1, 0) and ack[5] > 0  # aux = venue order id
-            opened = await gateway.open_orders("BTCUSDT")
-            assert [(o.client_id, o.venue_order_id, o.price, o.qty, o.filled, o.status) for o in opened] == [
-                (1, ack[5], 6_100_000, 1000, 0, "NEW")
-            ]
-            assert gateway.submit(journal(cancel_record(1))) == 1
-            await until(lambda: len(recorder) == 2)
-            assert recorder.records()[1][7:9] == (EV_ORDER_CANCELED, 0) and recorder.records()[1][6] == 1
-            # a marketable IOC sell: filled at the best bid, taker fee in USDT (0.1 %)
-            assert (
-                gateway.submit(journal(order_record(2, price=6_183_763, qty=1000, sell=True, tif=TIF_IOC)))
-                == 1
-            )
-            await until(lambda: gateway.stats.fills == 1)
-            fill = next(r for r in recorder.records() if r[7] == EV_ORDER_FILL)
-            assert fill[2:4] == (6_183_763, 1000) and fill[6] == 2
-            assert fill[5] == 61_837_630, "0.06183763 USDT in nano units"
-            assert fill[8] == F_SELL and not fill[8] & F_MAKER
-            trades = await gateway.my_trades("BTCUSDT")
-            assert [(t.trade_id, t.price, t.qty, t.fee_nano, t.fee_asset, t.maker) for t in trades] == [
-                (fill[4], 6_183_763, 1000, 61_837_630, "USDT", False)
-            ]
-            account = await gateway.account_status()
-            assert account.balances["BTC"].free_nano == 999_000_000
-            assert account.positions == {"BTCUSDT": -1000}, "the simulated venue's position extension"
-            # post-only that would take: refused by the venue; a cancel of an unknown order too
-            recorder.clear()
-            gateway.submit(journal(order_record(3, price=6_183_764, qty=1000, order_type=OT_LIMIT_MAKER)))
-            gateway.submit(journal(cancel_record(99)))
-            await until(lambda: len(recorder) == 2)
-            kinds = {r[6]: (r[7], r[5]) for r in recorder.records()}
-            assert kinds == {3: (EV_ORDER_REJECT, -2010), 99: (EV_CANCEL_REJECT, -2011)}
-            # cancel_all (the kernel's kill path): the resting order comes back cancelled
-            gateway.submit(journal(order_record(4, price=6_100_000, qty=2000, order_type=OT_LIMIT)))
-            await until(lambda: gateway.stats.acked == 3)
-            cancelled = await gateway.cancel_all("BTCUSDT")
-            assert [(o.client_id, o.status, o.qty, o.filled) for o in cancelled] == [(4, "CANCELED", 2000, 0)]
-            await until(lambda: gateway.stats.canceled == 2)
+            yield gateway, recorder
     finally:
         await server.stop()
+
+
+@pytest.mark.asyncio
+async def test_orders_make_the_round_trip_through_the_simulated_venue(captures, btc):
+    async with trading_gateway(captures[3000], btc) as (gateway, recorder):
+        # a resting bid far below the market: acknowledged, listed, cancelled
+        assert gateway.submit(journal(order_record(1, price=6_100_000, qty=1000, order_type=OT_LIMIT))) == 1
+        await until(lambda: len(recorder) == 1)
+        ack = recorder.records()[0]
+        assert (ack[7], ack[6], ack[9]) == (EV_ORDER_ACK, 1, 0) and ack[5] > 0  # aux = venue order id
+        opened = await gateway.open_orders("BTCUSDT")
+        assert [(o.client_id, o.venue_order_id, o.price, o.qty, o.filled, o.status) for o in opened] == [
+            (1, ack[5], 6_100_000, 1000, 0, "NEW")
+        ]
+        assert gateway.submit(journal(cancel_record(1))) == 1
+        await until(lambda: len(recorder) == 2)
+        assert recorder.records()[1][7:9] == (EV_ORDER_CANCELED, 0) and recorder.records()[1][6] == 1
+        # a marketable IOC sell: filled at the best bid, taker fee in USDT (0.1 %)
+        assert (
+            gateway.submit(journal(order_record(2, price=6_183_763, qty=1000, sell=True, tif=TIF_IOC))) == 1
+        )
+        await until(lambda: gateway.stats.fills == 1)
+        fill = next(r for r in recorder.records() if r[7] == EV_ORDER_FILL)
+        assert fill[2:4] == (6_183_763, 1000) and fill[6] == 2
+        assert fill[5] == 61_837_630, "0.06183763 USDT in nano units"
+        assert fill[8] == F_SELL and not fill[8] & F_MAKER
+        trades = await gateway.my_trades("BTCUSDT")
+        assert [(t.trade_id, t.price, t.qty, t.fee_nano, t.fee_asset, t.maker) for t in trades] == [
+            (fill[4], 6_183_763, 1000, 61_837_630, "USDT", False)
+        ]
+        account = await gateway.account_status()
+        assert account.balances["BTC"].free_nano == 999_000_000
+        assert account.positions == {"BTCUSDT": -1000}, "the simulated venue's position extension"
+        # post-only that would take: refused by the venue; a cancel of an unknown order too
+        recorder.clear()
+        gateway.submit(journal(order_record(3, price=6_183_764, qty=1000, order_type=OT_LIMIT_MAKER)))
+        gateway.submit(journal(cancel_record(99)))
+        await until(lambda: len(recorder) == 2)
+        kinds = {r[6]: (r[7], r[5]) for r in recorder.records()}
+        assert kinds == {3: (EV_ORDER_REJECT, -2010), 99: (EV_CANCEL_REJECT, -2011)}
+        # cancel_all (the kernel's kill path): the resting order comes back cancelled
+        gateway.submit(journal(order_record(4, price=6_100_000, qty=2000, order_type=OT_LIMIT)))
+        await until(lambda: gateway.stats.acked == 3)
+        cancelled = await gateway.cancel_all("BTCUSDT")
+        assert [(o.client_id, o.status, o.qty, o.filled) for o in cancelled] == [(4, "CANCELED", 2000, 0)]
+        await until(lambda: gateway.stats.canceled == 2)
     assert gateway.stats.acked >= 2 and gateway.stats.send_errors == 0
     assert gateway.stats.bad == {} and gateway.stats.foreign_ids == 0
 
@@ -217,37 +223,26 @@ async def test_an_order_whose_ack_was_never_journaled_is_found_by_its_client_id(
     from trading.engine.node import with_venue_ids
     from trading.engine.reconcile import VenueTrade, plan
 
-    server, base = await started(venue_config(captures[3000], paused=True, starting_balances={"USDT": "100000",
-                                                                                              "BTC": "1"}))  # fmt: skip
-    server.replay.advance(SYNC_LINES)
-    recorder = Recorder()
-    states: list[bool] = []
-    gateway = gateway_for(base, recorder, states, instruments=[btc])
-    try:
-        async with running(gateway):
-            await until(lambda: states == [True])
-            # a marketable IOC sell fills at once; the node "never read" the answers
-            assert (
-                gateway.submit(journal(order_record(5, price=6_183_763, qty=1000, sell=True, tif=TIF_IOC)))
-                == 1
-            )
-            await until(lambda: gateway.stats.fills == 1)
-            (trade,) = await gateway.my_trades("BTCUSDT")
-            restarted = [
-                {"client_id": 5, "venue_id": 0, "instrument": 0, "side": 1, "price": 6_183_763, "qty": 1000,
-                 "filled": 0, "status": OS_NEW, "order_type": OT_LIMIT, "tif": TIF_IOC, "ts_created": 1},
-                {"client_id": 6, "venue_id": 0, "instrument": 0, "side": 0, "price": 6_000_000, "qty": 1000,
-                 "filled": 0, "status": OS_NEW, "order_type": OT_LIMIT, "tif": TIF_GTC, "ts_created": 1},
-            ]  # fmt: skip
-            venue_trade = VenueTrade(instrument=0, trade_id=trade.trade_id, client_id=None,
-                                     venue_order_id=trade.venue_order_id, side=1, price=trade.price, qty=trade.qty,
-                                     fee_nano=trade.fee_nano, maker=trade.maker, ts_ns=1)  # fmt: skip
-            before = plan([dict(o) for o in restarted], [], [venue_trade], policy="cancel", now_ns=2)
-            assert before.unknown_fills == [trade.trade_id], "without the venue id the fill looks foreign"
-            found = await with_venue_ids(gateway, restarted, {0: "BTCUSDT"})
-            assert found[0]["venue_id"] == trade.venue_order_id > 0
-            assert found[1]["venue_id"] == 0, "an order the venue never received keeps no id"
-            after = plan(found, [], [venue_trade], policy="cancel", now_ns=2)
-            assert after.unknown_fills == [] and after.fills == 1
-    finally:
-        await server.stop()
+    async with trading_gateway(captures[3000], btc) as (gateway, _):
+        # a marketable IOC sell fills at once; the node "never read" the answers
+        assert (
+            gateway.submit(journal(order_record(5, price=6_183_763, qty=1000, sell=True, tif=TIF_IOC))) == 1
+        )
+        await until(lambda: gateway.stats.fills == 1)
+        (trade,) = await gateway.my_trades("BTCUSDT")
+        restarted = [
+            {"client_id": 5, "venue_id": 0, "instrument": 0, "side": 1, "price": 6_183_763, "qty": 1000,
+             "filled": 0, "status": OS_NEW, "order_type": OT_LIMIT, "tif": TIF_IOC, "ts_created": 1},
+            {"client_id": 6, "venue_id": 0, "instrument": 0, "side": 0, "price": 6_000_000, "qty": 1000,
+             "filled": 0, "status": OS_NEW, "order_type": OT_LIMIT, "tif": TIF_GTC, "ts_created": 1},
+        ]  # fmt: skip
+        venue_trade = VenueTrade(instrument=0, trade_id=trade.trade_id, client_id=None,
+                                 venue_order_id=trade.venue_order_id, side=1, price=trade.price, qty=trade.qty,
+                                 fee_nano=trade.fee_nano, maker=trade.maker, ts_ns=1)  # fmt: skip
+        before = plan([dict(o) for o in restarted], [], [venue_trade], policy="cancel", now_ns=2)
+        assert before.unknown_fills == [trade.trade_id], "without the venue id the fill looks foreign"
+        found = await with_venue_ids(gateway, restarted, {0: "BTCUSDT"})
+        assert found[0]["venue_id"] == trade.venue_order_id > 0
+        assert found[1]["venue_id"] == 0, "an order the venue never received keeps no id"
+        after = plan(found, [], [venue_trade], policy="cancel", now_ns=2)
+        assert after.unknown_fills == [] and after.fills == 1
