@@ -117,11 +117,8 @@ def _window(before: dict, after: dict):
     """The samples recorded between two readings, as a LatencyHistogram."""
     from trading.engine.metrics import LatencyHistogram
 
-    earlier = dict(map(tuple, before["buckets"]))
-    buckets = [[i, n - earlier.get(i, 0)] for i, n in after["buckets"] if n - earlier.get(i, 0)]
-    return LatencyHistogram.from_counts(
-        "tick_to_order", {"buckets": buckets, "sum_ns": after["sum_ns"] - before["sum_ns"]}
-    )
+    later = LatencyHistogram.from_counts("tick_to_order", after)
+    return later.since(LatencyHistogram.from_counts("tick_to_order", before))
 
 
 def _figures(hist) -> dict:

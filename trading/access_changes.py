@@ -60,8 +60,8 @@ def _logged_out(sender, request, user, **kwargs) -> None:
 
 
 def _user_saved_or_deleted(sender, instance, **kwargs) -> None:
-    if kwargs.get("raw"):
-        return  # fixture loading
+    if kwargs.get("raw") or kwargs.get("created"):
+        return  # fixture loading; a new user has no socket yet
     if kwargs.get("update_fields") == frozenset({"last_login"}):
         return  # a sign-in grants nothing new to an open socket
     notify_users([instance.pk])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import weakref
 
 import orjson
 import redis.asyncio as aioredis
@@ -42,7 +43,8 @@ CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_NO_NODE = 4401, 4403, 4404
 
 # node -> (frame id, snapshot message): the newest snapshot a socket of this process fetched
 _newest: dict[str, tuple[str, str]] = {}
-_clients: dict[object, aioredis.Redis] = {}  # one Redis client (and pool) per event loop
+# one Redis client (and pool) per event loop, gone with its loop
+_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _redis() -> aioredis.Redis:

@@ -6,9 +6,8 @@ Everything here is recorded from the node's one asyncio thread; there are no loc
 Latency histograms are log-linear: exact up to 64 ns, then every power of two is split into 32
 equal sub-buckets (a percentile is less than 1/32, 3.1 %, above the sample it stands for: fine
 enough to tell a 10 % change in a p99), up to 2^36 ns (68.7 s); longer samples go to an
-overflow bucket. A bucket
-holds the samples v with lower < v <= upper (upper-inclusive, like Prometheus `le`), so that the
-power-of-two bucket bounds published to Prometheus count exactly. The counts live in a
+overflow bucket. A bucket holds the samples v with lower < v <= upper (upper-inclusive, like
+Prometheus `le`), so that the power-of-two bucket bounds published to Prometheus count exactly. The counts live in a
 preallocated array('q'): recording keeps no new object alive (only transient ints).
 """
 
@@ -201,9 +200,10 @@ class LatencyHistogram:
         is the given max_ns, or the upper bound of the last non-empty bucket if none is given."""
         hist = cls(name)
         counts = _view(hist._counts)
-        for index, n in reading["buckets"]:
+        for bucket in reading["buckets"]:
+            index, n = bucket if type(bucket) in (list, tuple) and len(bucket) == 2 else (None, None)
             if type(index) is not int or type(n) is not int or not 0 <= index <= OVERFLOW or n < 0:
-                raise ValueError(f"bad histogram bucket {[index, n]!r}")
+                raise ValueError(f"bad histogram bucket {bucket!r}")
             counts[index] += n
         filled = np.flatnonzero(counts)
         hist.count = int(counts.sum())

@@ -71,6 +71,6 @@ def test_raw_counts_round_trip_and_refuse_malformed_buckets():
     capped = LatencyHistogram.from_counts("stage", {"buckets": [[bucket_index(1_000), 2]]})
     assert capped.count == 2 and 1_000 <= capped.percentile(100) < 1_000 * (1 + 1 / 32)
     assert LatencyHistogram.from_counts("stage", {"buckets": []}).percentile(99) == 0
-    for bad in ([-1, 1], [OVERFLOW + 1, 1], [3, -1], [1.5, 1], ["3", 1], [True, 1]):
+    for bad in ([-1, 1], [OVERFLOW + 1, 1], [3, -1], [1.5, 1], ["3", 1], [True, 1], [3], [1, 2, 3], "ab", 7):
         with pytest.raises(ValueError, match="bad histogram bucket"):
             LatencyHistogram.from_counts("stage", {"buckets": [bad]})
