@@ -37,6 +37,11 @@ EXTRA_COMPILE_ARGS = [
 ]
 
 
+# Libraries a module links besides Python's: the order path signs with OpenSSL's SHA-256 (the
+# libcrypto Python's own hashlib uses; headers from Debian's libssl-dev).
+LIBRARIES = {"trading.engine.gateway.order_wire": ["crypto"]}
+
+
 def hotpath_modules() -> list[str]:
     """hotpath/**/*.pyx, the node's compiled decoders (trading/**/*.pyx) and the compiled timing
     loops of the benchmarks (bench/*.pyx)."""
@@ -65,6 +70,7 @@ def extensions() -> list[Extension]:
                 include_dirs=[numpy.get_include(), str(ROOT / "hotpath" / "vendor"), str(ROOT / "hotpath")],
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
                 extra_compile_args=EXTRA_COMPILE_ARGS,
+                libraries=LIBRARIES.get(name, []),
             )
         )
     return result

@@ -244,6 +244,12 @@ class InstrumentSpec:
     def lots_to_qty(self, lots: int) -> str:
         return _format_units(lots, self._qty_scale)
 
+    def decimal_scales(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """((digits, step_units) of the tick, (digits, step_units) of the lot): the exact step as
+        step_units / 10**digits, for compiled code that formats prices and quantities."""
+        price, qty = self._price_scale, self._qty_scale
+        return (price.digits, price.step_units), (qty.digits, qty.step_units)
+
     # -- hot-path economics --
 
     def hotpath_fields(self) -> dict[str, int]:

@@ -20,6 +20,7 @@ class KeyedHmacSigner:
         key = secret.encode() if isinstance(secret, str) else bytes(secret)
         if not key:
             raise ValueError("an HMAC secret must not be empty")
+        self.hmac_secret = key  # the gateway's compiled order path signs with it (order_wire)
         if len(key) > BLOCK:
             key = hashlib.sha256(key).digest()
         key = key.ljust(BLOCK, b"\0")

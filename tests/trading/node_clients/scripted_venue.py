@@ -25,9 +25,10 @@ WAIT_S = 5.0
 
 
 class ApiRequest:
-    def __init__(self, connection: ServerConnection, message: dict, received_s: float):
+    def __init__(self, connection: ServerConnection, message: dict, received_s: float, text: str = ""):
         self.connection = connection
         self.message = message
+        self.text = text  # the frame as received
         self.received_s = received_s
 
     @property
@@ -86,7 +87,7 @@ class ScriptedVenue:
         try:
             async for frame in ws:
                 message = orjson.loads(frame)
-                request = ApiRequest(ws, message, time.monotonic())
+                request = ApiRequest(ws, message, time.monotonic(), frame)
                 self.requests.append(request)
                 method = message.get("method")
                 if method in HANDSHAKE_METHODS:

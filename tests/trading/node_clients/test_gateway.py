@@ -151,6 +151,40 @@ async def test_order_place_and_cancel_requests_are_exact_and_signed(venue, btc, 
                       "apiKey": API_KEY}  # fmt: skip
     assert len({r.id for r in venue.requests}) == len(venue.requests), "request ids are unique"
     assert gateway.stats.sent_orders == 5 and gateway.stats.sent_cancels == 1
+    assert gateway.stats.compiled_sends == 6, "an HMAC account on plain TCP: the compiled order path"
+
+
+class SignerWithoutSecret:
+    """An HMAC signer that does not hand its secret out: the gateway must use the Python path."""
+
+    def __init__(self, secret):
+        self._inner = HmacSigner(secret)
+
+    def sign(self, payload: str) -> str:
+        return self._inner.sign(payload)
+
+
+@pytest.mark.asyncio
+async def test_the_compiled_and_the_python_order_paths_put_the_same_bytes_on_the_wire(venue, btc, eth):
+    texts = {}
+    for compiled, signer in ((True, HmacSigner(SECRET)), (False, SignerWithoutSecret(SECRET))):
+        recorder = Recorder()
+        gateway, states = await connected_gateway(venue, [btc, eth], recorder, signer=signer)
+        async with running(gateway):
+            await until(lambda: states == [True])  # noqa: B023 (awaited in this iteration)
+            batch = journal(
+                order_record(7, price=6_183_763, qty=1500),
+                order_record(8, 1, price=250_000, qty=12_345, sell=True, order_type=OT_LIMIT_MAKER),
+                order_record(11, price=0, qty=1_000_000, order_type=OT_MARKET),
+                cancel_record(7),
+            )
+            assert gateway.submit(batch) == 4
+            requests = [await venue.next_request("order.place") for _ in range(3)]
+            requests.append(await venue.next_request("order.cancel"))
+        assert gateway.stats.compiled_sends == (4 if compiled else 0)
+        texts[compiled] = [request.text for request in requests]
+        assert all(verify_hmac(SECRET, r.params, r.params["signature"]) for r in requests)
+    assert texts[True] == texts[False]
 
 
 @pytest.mark.asyncio
@@ -174,6 +208,8 @@ async def test_session_logon_with_ed25519_then_orders_are_not_signed(venue, btc)
     assert place.params == {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
                             "price": "1.00", "quantity": "0.000005", "newClientOrderId": "n1-3",
                             "newOrderRespType": "ACK", "recvWindow": 5000, "timestamp": NOW_MS}  # fmt: skip
+    # an Ed25519 key cannot be used in compiled code, but a session's requests carry no signature
+    assert gateway.stats.compiled_sends == 1
 
 
 @pytest.mark.asyncio

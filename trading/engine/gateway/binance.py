@@ -49,10 +49,11 @@ from trading.binance import errors
 from trading.binance.ids import check_prefix
 from trading.binance.signing import Signer
 from trading.engine.feeds.binance_decode import EventWriter
-from trading.engine.gateway.eager_send import send_now, send_text_now
+from trading.engine.gateway.eager_send import raw_socket, send_now, send_text_now, writable_now
 from trading.engine.gateway.order_records import order_commands
+from trading.engine.gateway.order_wire import DECLINED, OrderWire
 from trading.engine.gateway.reports import ExecutionReports, Ignored
-from trading.engine.gateway.requests import RequestBuilder
+from trading.engine.gateway.requests import FUTURES_MARKETS, MS, ORDER_TYPES, RequestBuilder
 from trading.engine.gateway.results import AccountStatus, ResultParser, VenueOrder, VenueTrade
 from trading.engine.gateway.stats import GatewayStats
 from trading.engine.venue_types import WS_OPTIONS, Backoff, FeedInstrument, check_instruments, close_normally
@@ -137,6 +138,8 @@ class BinanceOrderGateway:
             clock=clock,
             instruments=self.instruments,
         )
+        self._wire = _order_wire(api_key, signer, prefix, recv_window_ms, self.instruments)
+        self._wire_socket = None  # the connection's socket while the compiled path may write to it
         self._reports = ExecutionReports(prefix, self.instruments)
         self._results = ResultParser(prefix, self.instruments)
         self._on_events = on_events
@@ -230,6 +233,7 @@ class BinanceOrderGateway:
 
     def _ready(self, ws) -> None:
         self._ws = ws
+        self._wire_socket = raw_socket(ws) if self._wire is not None else None
         self.stats.connects += 1
         self._backoff.reset()
         if self._on_state is not None:
@@ -247,6 +251,7 @@ class BinanceOrderGateway:
         if self._orders:
             self.stats.unknown_outcome += len(self._orders)
             self._orders.clear()
+        self._wire_socket = None
         if self._ws is not None:
             self._ws = None
             if not (self._stopped is not None and self._stopped.is_set()):
@@ -276,6 +281,9 @@ class BinanceOrderGateway:
         stats = self.stats
         sent = 0
         refused: list[tuple[int, int, int, int]] = []
+        wire = self._wire
+        wire_socket = self._wire_socket
+        signed = not builder.session_authenticated
         for kind, client_id, index, price, qty, flags, order_type, tif in commands:
             instrument = self._by_index.get(index)
             if not usable or instrument is None:
@@ -286,25 +294,44 @@ class BinanceOrderGateway:
             started = clock()
             request_id = self._next_id
             self._next_id += 1
+            # the compiled path builds, signs, frames and writes in one call (order_wire); it
+            # declines what it cannot write exactly, and the Python path below does it instead
+            rest = DECLINED
+            data = None
+            ts_ms = started // MS
             try:
                 if kind == REC_ORDER_SENT:
                     side = SELL if flags & F_SELL else BUY
-                    data, _ = builder.order_place(
-                        request_id,
-                        instrument,
-                        client_id,
-                        side,
-                        order_type,
-                        tif,
-                        price,
-                        qty,
-                        bool(flags & F_REDUCE_ONLY),
-                    )
+                    reduce_only = bool(flags & F_REDUCE_ONLY)
+                    order = (client_id, side, order_type, tif, price, qty, reduce_only)
+                    if wire_socket is not None and writable_now(ws):
+                        rest = wire.send_place(wire_socket.fileno(), request_id, index, *order, ts_ms, signed)
+                    if rest is DECLINED:
+                        data, _ = builder.order_place(request_id, instrument, *order)
                 else:
-                    data, _ = builder.order_cancel(request_id, instrument, client_id)
+                    if wire_socket is not None and writable_now(ws):
+                        rest = wire.send_cancel(
+                            wire_socket.fileno(), request_id, index, client_id, ts_ms, signed
+                        )
+                    if rest is DECLINED:
+                        data, _ = builder.order_cancel(request_id, instrument, client_id)
             except (ValueError, TypeError):
                 refused.append((kind, client_id, index, LOCAL_MALFORMED))
                 continue
+            if data is not None:  # the Python path: framed by websockets
+                if not send_text_now(ws, data) and not send_now(
+                    ws.send(data, text=True), self._on_send_error
+                ):
+                    stats.deferred_sends += 1  # written, but the socket buffer is full: backpressure
+            elif rest is not None:  # the socket took part of the frame: the transport writes the rest
+                ws.transport.write(rest)
+                stats.deferred_sends += 1
+            done = clock()
+            if not sent:
+                self.first_sent_ns = done  # tick-to-order ends when the first request is out
+            sent += 1
+            if data is None:
+                stats.compiled_sends += 1
             self._orders[request_id] = (kind, client_id, index, started)
             if kind == REC_ORDER_SENT:
                 stats.sent_orders += 1
@@ -312,12 +339,6 @@ class BinanceOrderGateway:
             else:
                 stats.sent_cancels += 1
                 _bounded_put(self._cancel_sent_ns, client_id, started, PENDING_TIMES)
-            if not send_text_now(ws, data) and not send_now(ws.send(data, text=True), self._on_send_error):
-                stats.deferred_sends += 1  # written, but the socket buffer is full: backpressure
-            done = clock()
-            if not sent:
-                self.first_sent_ns = done  # tick-to-order ends when the first request is out
-            sent += 1
             self._latency("send", done - started)
         if refused:
             self._reject_locally(refused)
@@ -537,3 +558,31 @@ class BinanceOrderGateway:
         return self._results.orders(
             await self._signed_call("openOrders.cancelAll", {"symbol": self._symbol(symbol)})
         )
+
+
+def _order_wire(
+    api_key: str, signer: Signer, prefix: str, recv_window_ms: int, instruments: list[FeedInstrument]
+) -> OrderWire | None:
+    """The compiled order path for this account, with every instrument it can write exactly; None
+    if it can write nothing here (an API key or prefix it does not write): the Python path then
+    sends everything. Signing needs an HMAC secret (`hmac_secret` of the HMAC signers); with
+    another key type only the unsigned requests of a logged-on session go through it."""
+    try:
+        wire = OrderWire(api_key, getattr(signer, "hmac_secret", None), prefix, recv_window_ms, ORDER_TYPES)
+    except (ValueError, TypeError):
+        return None
+    for item in instruments:
+        (price_digits, price_step), (qty_digits, qty_step) = item.spec.decimal_scales()
+        try:
+            wire.add_instrument(
+                item.index,
+                item.symbol,
+                price_digits,
+                price_step,
+                qty_digits,
+                qty_step,
+                item.spec.market in FUTURES_MARKETS,
+            )
+        except (ValueError, TypeError, OverflowError):
+            continue  # this instrument's requests take the Python path
+    return wire

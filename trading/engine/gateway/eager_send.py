@@ -29,19 +29,37 @@ from websockets.protocol import State
 _pending: set[asyncio.Task] = set()  # tasks finishing suspended sends (kept alive until done)
 
 
-def send_text_now(ws: Any, data: bytes) -> bool:
-    """Frame `data` (UTF-8 JSON) as a text message and write it now; False if the general path
-    must be taken (connection not open, a fragmented send in progress, or data still queued in
-    the transport, whose flow control `send()` would respect)."""
+def writable_now(ws: Any) -> bool:
+    """True if a whole message may be written to the connection now: it is open, no fragmented
+    message is in progress and nothing is queued in the protocol or the transport (whose flow
+    control `send()` would respect)."""
     protocol = ws.protocol
-    if (
+    return not (
         protocol.state is not State.OPEN
         or ws.send_in_progress is not None
         or protocol.expect_continuation_frame
+        or protocol.writes
+        or ws.transport.is_closing()
         or ws.transport.get_write_buffer_size()
-    ):
+    )
+
+
+def raw_socket(ws: Any) -> Any:
+    """The connection's socket, if a frame may be written to it directly: plain TCP (under TLS
+    the bytes must go through the SSL transport) and no extension negotiated (a frame
+    permessage-deflate would have compressed). None otherwise."""
+    transport = ws.transport
+    if transport.get_extra_info("ssl_object") is not None or ws.protocol.extensions:
+        return None
+    return transport.get_extra_info("socket")
+
+
+def send_text_now(ws: Any, data: bytes) -> bool:
+    """Frame `data` (UTF-8 JSON) as a text message and write it now; False if the general path
+    must be taken (see writable_now)."""
+    if not writable_now(ws):
         return False
-    protocol.send_text(data)
+    ws.protocol.send_text(data)
     ws.send_data()  # transport.write: one send() syscall on an empty buffer
     return True
 

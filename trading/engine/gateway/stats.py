@@ -27,6 +27,7 @@ class GatewayStats:
     skipped: Counter = field(default_factory=Counter)  # well-formed but not for the engine
     send_errors: int = 0  # sends that failed after leaving submit()
     deferred_sends: int = 0  # sends that had to wait for the socket (written; a task finished them)
+    compiled_sends: int = 0  # requests built, signed and written by the compiled path (order_wire)
     connects: int = 0
     disconnects: int = 0
     latency: deque = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES_KEPT))  # (stage, ns)
@@ -50,6 +51,7 @@ class GatewayStats:
             "skipped": dict(self.skipped),
             "send_errors": self.send_errors,
             "deferred_sends": self.deferred_sends,
+            "compiled_sends": self.compiled_sends,
             "connects": self.connects,
             "disconnects": self.disconnects,
         }
