@@ -4,8 +4,10 @@ rules), gaps, disconnects, the stale guard. Every expected event is written out 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
+import orjson
 import pytest
 
 from hotpath.types import (
@@ -322,3 +324,29 @@ async def test_snapshot_error_responses_are_counted_and_retried(venue, btc):
     assert feed.stats.bad == {"snapshot_error_-1003": 1, "snapshot_duplicate_level": 1}
     assert feed.stats.skipped == {"snapshot_not_ready": 1}
     assert feed.stats.snapshot_requests == 4 and feed.stats.snapshots == 1
+
+
+@pytest.mark.asyncio
+async def test_diffs_in_binance_form_take_the_fast_path_and_others_decode_the_same(venue, btc):
+    """The same live diffs, compact (as Binance writes them: read from the text) and spaced (the
+    orjson path): the same events reach the engine; a bad diff is refused either way."""
+    recorder = Recorder()
+    feed = make_feed(venue, [btc], recorder)
+    async with running(feed):
+        await venue.wait_streams(1)
+        await sync_spot(venue, feed, recorder)
+        fast_before = feed.stats.depth_fast
+        compact = depth_message("BTCUSDT", 102, 103, bids=[("99.50", "2")], asks=[("101.00", "0")])
+        spaced = depth_message("BTCUSDT", 104, 105, bids=[("99.50", "2")], asks=[("101.00", "0")])
+        await venue.push(orjson.dumps(compact).decode())
+        await venue.push(json.dumps(spaced))
+        await until(lambda: feed.stats.depth_applied >= 3)
+        assert feed.stats.depth_fast == fast_before + 1, "only the compact frame is read from its text"
+        diffs = [r for r in recorder.records() if r[4] in (103, 105)]
+        same = [(r[4] - 103, r[5] - 102, *r[:4], *r[6:]) for r in diffs if r[4] == 103]
+        assert same == [(r[4] - 105, r[5] - 104, *r[:4], *r[6:]) for r in diffs if r[4] == 105]
+        assert len(diffs) == 4
+        bad = depth_message("BTCUSDT", 106, 107, bids=[("99.505", "2")])  # off tick: refused
+        await venue.push(orjson.dumps(bad).decode())
+        await until(lambda: feed.stats.bad.get("depth_off_tick") == 1)
+        assert feed.stats.depth_fast == fast_before + 1

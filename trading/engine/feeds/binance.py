@@ -233,6 +233,20 @@ class BinanceMarketData:
         if len(frame) > MAX_STREAM_FRAME_CHARS:
             stats.bad["frame_too_large"] += 1
             return
+        writer = self._writer
+        # the depth fast path: a diff in Binance's own form is read from its text (no orjson
+        # objects); whatever it declines is decoded (or refused) by the general path below
+        route = self._routes.get(writer.stream_of(frame))
+        if route is not None and route[1] is DEPTH:
+            slot = route[0]
+            slot.last_data_ns = ts_local
+            if slot.stale:
+                self._fresh_again(slot)
+            writer.reset()
+            if writer.depth_frame(slot.codec, ts_local) >= 0:
+                stats.depth_fast += 1
+                self._on_diff(slot, ts_local, self._clock() if self._on_latency is not None else 0)
+                return
         try:
             message = orjson.loads(frame)
         except orjson.JSONDecodeError:
@@ -254,7 +268,6 @@ class BinanceMarketData:
         if slot.stale:
             self._fresh_again(slot)
         data = message.get("data")
-        writer = self._writer
         writer.reset()
         try:
             if channel is DEPTH:

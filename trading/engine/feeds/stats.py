@@ -13,6 +13,7 @@ class FeedStats:
     bad: Counter = field(default_factory=Counter)  # refused frames and messages, by reason
     skipped: Counter = field(default_factory=Counter)  # well-formed but not for the engine, by reason
     depth_applied: int = 0  # diffs emitted (live and replayed after a snapshot)
+    depth_fast: int = 0  # diffs read by the fast path (from the frame's text, without orjson)
     depth_stale: int = 0  # diffs dropped: the book already held their updates
     depth_buffered: int = 0  # diffs kept while waiting for a snapshot
     trades: int = 0
@@ -35,6 +36,7 @@ class FeedStats:
             "bad_total": sum(self.bad.values()),
             "skipped": dict(self.skipped),
             "depth_applied": self.depth_applied,
+            "depth_fast": self.depth_fast,
             "depth_stale": self.depth_stale,
             "depth_buffered": self.depth_buffered,
             "trades": self.trades,
