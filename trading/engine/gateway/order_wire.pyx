@@ -5,7 +5,7 @@ the signed payload, HMAC-SHA256, JSON), framing it (websockets' sans-I/O protoco
 and writing it (the asyncio transport) runs a few thousand bytecodes over hundreds of objects:
 about 10 us when they are in the CPU caches, 100 us in the node, where the market data between
 two orders has evicted them. Here the same work is one C function over a few kilobytes: the
-request is written into a fixed buffer, signed with OpenSSL's SHA-256 from the two keyed states
+request is written into a fixed buffer, signed with OpenSSL's SHA-256 functions from the two keyed states
 computed once (RFC 2104), framed as one masked text frame (RFC 6455 5.2; masks from getrandom(),
 as the RFC requires of a client) and handed to send() on the connection's socket.
 
@@ -21,18 +21,20 @@ from libc.string cimport memcpy, memset
 
 from hotpath.types cimport OT_MARKET, SELL
 
-cdef extern from "<openssl/evp.h>" nogil:
-    ctypedef struct EVP_MD_CTX:
+cdef extern from *:
+    """
+    /* SHA-256's own functions, not the EVP interface: OpenSSL 3 marks them deprecated in favour
+       of EVP, whose provider dispatch and per-copy context allocation touch many times the code
+       and memory, which is what an order pays for when it runs cold. They remain in OpenSSL 3. */
+    #define OPENSSL_SUPPRESS_DEPRECATED
+    """
+
+cdef extern from "<openssl/sha.h>" nogil:
+    ctypedef struct SHA256_CTX:
         pass
-    ctypedef struct EVP_MD:
-        pass
-    const EVP_MD* EVP_sha256()
-    EVP_MD_CTX* EVP_MD_CTX_new()
-    void EVP_MD_CTX_free(EVP_MD_CTX* ctx)
-    int EVP_DigestInit_ex(EVP_MD_CTX* ctx, const EVP_MD* md, void* impl)
-    int EVP_DigestUpdate(EVP_MD_CTX* ctx, const void* data, size_t n)
-    int EVP_DigestFinal_ex(EVP_MD_CTX* ctx, unsigned char* md, unsigned int* n)
-    int EVP_MD_CTX_copy_ex(EVP_MD_CTX* out, const EVP_MD_CTX* src)
+    int SHA256_Init(SHA256_CTX* ctx)
+    int SHA256_Update(SHA256_CTX* ctx, const void* data, size_t n)
+    int SHA256_Final(unsigned char* md, SHA256_CTX* ctx)
 
 cdef extern from "<sys/socket.h>" nogil:
     ssize_t send(int fd, const void* buf, size_t n, int flags)
@@ -188,9 +190,9 @@ cdef class OrderWire:
     of a logged-on session, which carry no signature, are built here). order_types maps
     (order type, tif) to (Binance type, timeInForce or None), as requests.ORDER_TYPES."""
 
-    cdef EVP_MD_CTX* inner
-    cdef EVP_MD_CTX* outer
-    cdef EVP_MD_CTX* work
+    cdef SHA256_CTX inner  # SHA-256 state after the key XOR ipad block (RFC 2104)
+    cdef SHA256_CTX outer  # ... after the key XOR opad block
+    cdef SHA256_CTX work
     cdef bint has_key
     cdef char api_key[KEY_MAX]
     cdef int api_key_n
@@ -208,17 +210,11 @@ cdef class OrderWire:
     cdef readonly int frame_length  # bytes of the last frame built (tests)
 
     def __cinit__(self):
-        self.inner = EVP_MD_CTX_new()
-        self.outer = EVP_MD_CTX_new()
-        self.work = EVP_MD_CTX_new()
         self.instruments = NULL
-        if self.inner == NULL or self.outer == NULL or self.work == NULL:
-            raise MemoryError("cannot allocate SHA-256 contexts")
 
     def __dealloc__(self):
-        EVP_MD_CTX_free(self.inner)
-        EVP_MD_CTX_free(self.outer)
-        EVP_MD_CTX_free(self.work)
+        memset(&self.inner, 0, sizeof(SHA256_CTX))  # the keyed states stand for the secret
+        memset(&self.outer, 0, sizeof(SHA256_CTX))
         if self.instruments != NULL:
             PyMem_Free(self.instruments)
 
@@ -252,8 +248,8 @@ cdef class OrderWire:
                 memset(pad, 0x36 if k == 0 else 0x5C, 64)
                 for i, byte in enumerate(key):
                     pad[i] ^= byte
-                ctx = self.inner if k == 0 else self.outer
-                if EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 or EVP_DigestUpdate(ctx, pad, 64) != 1:
+                ctx = &self.inner if k == 0 else &self.outer
+                if SHA256_Init(ctx) != 1 or SHA256_Update(ctx, pad, 64) != 1:
                     raise RuntimeError("OpenSSL SHA-256 is not available")
             memset(pad, 0, 64)
         for (order_type, tif), (type_name, tif_name) in order_types.items():
@@ -299,14 +295,11 @@ cdef class OrderWire:
 
     cdef int _sign(self, char* out, const char* data, int n) noexcept nogil:
         cdef unsigned char digest[32]
-        cdef unsigned int length = 0
-        if EVP_MD_CTX_copy_ex(self.work, self.inner) != 1:
+        memcpy(&self.work, &self.inner, sizeof(SHA256_CTX))
+        if SHA256_Update(&self.work, data, n) != 1 or SHA256_Final(digest, &self.work) != 1:
             return -1
-        if EVP_DigestUpdate(self.work, data, n) != 1 or EVP_DigestFinal_ex(self.work, digest, &length) != 1:
-            return -1
-        if EVP_MD_CTX_copy_ex(self.work, self.outer) != 1:
-            return -1
-        if EVP_DigestUpdate(self.work, digest, 32) != 1 or EVP_DigestFinal_ex(self.work, digest, &length) != 1:
+        memcpy(&self.work, &self.outer, sizeof(SHA256_CTX))
+        if SHA256_Update(&self.work, digest, 32) != 1 or SHA256_Final(digest, &self.work) != 1:
             return -1
         _hex(out, digest)
         return 0
