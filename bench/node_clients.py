@@ -2,11 +2,13 @@
 message received to order sent, engine included).
 
   decode:  a real BTCUSDT spot capture, frame by frame, as the feed sees it: orjson + the
-           compiled decoder (per message type), and the feed's whole frame handling
-           (decode + depth sync + emit) on a live book
+           compiled decoder (per message type), the depth fast path (read from the frame's
+           text), and the feed's whole frame handling (decode + depth sync + emit) on a live book
   submit:  BinanceOrderGateway.submit() of one order record (select, build, sign, frame, write to
-           a loopback socket), for HMAC-signed requests, an Ed25519 session (unsigned requests)
-           and Ed25519 per-request signatures; and how the write is issued (eager / task / await)
+           a loopback socket), for HMAC-signed requests (the compiled order path, and the Python
+           path for comparison), an Ed25519 session (unsigned requests) and Ed25519 per-request
+           signatures; the same with the caches swept or the CPU idle before each order; and
+           how a websockets write is issued (eager / task / await)
 
     python -m bench.node_clients [--quick]
 """
@@ -90,7 +92,20 @@ def decode(quick: bool) -> list[dict]:
             samples[channel].append(clock() - t0)
             if channel == "depth@100ms":
                 levels.append(len(view))
+    fast_samples: list[int] = []
+    for _ in range(2):
+        fast_samples.clear()
+        for channel, text in frames:
+            if channel == "depth@100ms":
+                t0 = clock()
+                writer.stream_of(text)
+                writer.reset()
+                count = writer.depth_frame(codec, 1)
+                fast_samples.append(clock() - t0)
+                assert count >= 0, "a real frame the fast path declined"
     rows = [
+        {"name": "decode depth diff, fast path (read from the frame's text), real BTCUSDT capture",
+         **_summary(fast_samples)},
         {"name": "decode depth diff (orjson + compiled decoder), real BTCUSDT capture",
          "median_levels": float(np.median(levels)), "p99_levels": float(np.percentile(levels, 99)),
          **_summary(samples["depth@100ms"])},
@@ -148,12 +163,23 @@ def _start_venue(echo: bool = False):
     return process, parent.recv()
 
 
+class _SecretlessSigner:
+    """An HMAC signer that does not hand its secret to the compiled path: the Python path."""
+
+    def __init__(self, secret: str):
+        from trading.binance.keyed_hmac import KeyedHmacSigner
+
+        self.sign = KeyedHmacSigner(secret).sign
+
+
 async def _submit_samples(
-    port: int, signer, use_session_logon: bool, n: int, sweep_mb: int = 0
-) -> tuple[list[int], int]:
-    """Submit n orders one by one and time each. sweep_mb > 0: before each submit, write that
-    many MB of numpy memory and touch a proportional heap of Python dicts, as the node's other
-    work (frames, decoding, the engine, the journal) does between two orders."""
+    port: int, signer, use_session_logon: bool, n: int, sweep_mb: int = 0, idle_ms: float = 0
+) -> tuple[list[int], int, int]:
+    """Submit n orders one by one and time each; (samples, deferred sends, compiled sends).
+    sweep_mb > 0: before each submit, write that many MB of numpy memory and touch a
+    proportional heap of Python dicts, as the node's other work (frames, decoding, the engine,
+    the journal) does between two orders. idle_ms > 0: sleep that long before each submit, as
+    the node waits for the next frame."""
     from hotpath.types import JOURNAL_RECORD_DTYPE, OT_LIMIT_MAKER, REC_ORDER_SENT
     from trading.engine.gateway.binance import BinanceOrderGateway
     from trading.engine.venue_types import FeedInstrument
@@ -179,6 +205,8 @@ async def _submit_samples(
             sweep += 1.0
             for item in heap[::7]:
                 item["qty"] += 1
+        if idle_ms:
+            await asyncio.sleep(idle_ms / 1000)
         t0 = clock()
         sent = gateway.submit(records)
         samples.append(clock() - t0)
@@ -188,7 +216,7 @@ async def _submit_samples(
     gateway.stop()
     await task
     assert gateway.stats.send_errors == 0
-    return samples, gateway.stats.deferred_sends
+    return samples, gateway.stats.deferred_sends, gateway.stats.compiled_sends
 
 
 async def _write_modes(port: int, n: int) -> dict[str, list[int]]:
@@ -230,27 +258,35 @@ def submit(quick: bool) -> list[dict]:
     n = 2_000 if quick else 20_000
     pem = Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     cases = [
-        (
-            "submit one order, HMAC-SHA256 signed (keyed_hmac.KeyedHmacSigner)",
-            KeyedHmacSigner("bench" * 8),
-            False,
-        ),
-        ("submit one order, HMAC-SHA256 signed (signing.HmacSigner)", HmacSigner("bench" * 8), False),
-        ("submit one order, Ed25519 session (session.logon: request unsigned)", Ed25519Signer(pem), True),
-        ("submit one order, Ed25519 signature per request (no session)", Ed25519Signer(pem), False),
-    ]
+        ("submit one order, HMAC-SHA256 signed, compiled path (KeyedHmacSigner: what runnode uses)",
+         KeyedHmacSigner("bench" * 8), False),
+        ("submit one order, HMAC-SHA256 signed, compiled path (signing.HmacSigner)", HmacSigner("bench" * 8), False),
+        ("submit one order, HMAC-SHA256 signed, Python path (RequestBuilder + websockets framing)",
+         _SecretlessSigner("bench" * 8), False),
+        ("submit one order, Ed25519 session (session.logon: request unsigned), compiled path",
+         Ed25519Signer(pem), True),
+        ("submit one order, Ed25519 signature per request (no session), Python path", Ed25519Signer(pem), False),
+    ]  # fmt: skip
     rows = []
     process, port = _start_venue()
+    cold_n = 200 if quick else 1_000
     try:
         for name, signer, logon in cases:
-            samples, deferred = asyncio.run(_submit_samples(port, signer, logon, n))
-            rows.append({"name": name, "deferred_sends": deferred, **_summary(samples[n // 10 :])})
-        signer = KeyedHmacSigner("bench" * 8)
-        for sweep_mb in (1, 4, 16):
-            cold_n = 200 if quick else 1_000
-            samples, deferred = asyncio.run(_submit_samples(port, signer, False, cold_n, sweep_mb))
-            rows.append({"name": f"submit one order, keyed HMAC, caches swept with {sweep_mb} MB before each",
-                         "deferred_sends": deferred, **_summary(samples[cold_n // 10 :])})  # fmt: skip
+            samples, deferred, compiled = asyncio.run(_submit_samples(port, signer, logon, n))
+            rows.append({"name": name, "deferred_sends": deferred, "compiled_sends": compiled,
+                         **_summary(samples[n // 10 :])})  # fmt: skip
+        for path, signer in (
+            ("compiled", KeyedHmacSigner("bench" * 8)),
+            ("Python", _SecretlessSigner("bench" * 8)),
+        ):
+            for sweep_mb, idle_ms in ((1, 0), (4, 0), (16, 0), (0, 1)):
+                samples, deferred, compiled = asyncio.run(
+                    _submit_samples(port, signer, False, cold_n, sweep_mb, idle_ms)
+                )
+                before = f"caches swept with {sweep_mb} MB" if sweep_mb else f"the CPU idle for {idle_ms} ms"
+                rows.append({"name": f"submit one order, HMAC, {path} path, {before} before each",
+                             "deferred_sends": deferred, "compiled_sends": compiled,
+                             **_summary(samples[cold_n // 10 :])})  # fmt: skip
     finally:
         process.kill()
     process, port = _start_venue(echo=True)
@@ -265,9 +301,56 @@ def submit(quick: bool) -> list[dict]:
     return rows
 
 
+def _drain_process(port_pipe) -> None:
+    """A loopback TCP peer that reads and discards everything (the floor measurement's venue)."""
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port_pipe.send(server.getsockname()[1])
+    connection, _ = server.accept()
+    while connection.recv(1 << 16):
+        pass
+
+
+def send_floor(quick: bool) -> list[dict]:
+    """What the operating system alone charges an order on this machine: one send() of an
+    order-sized message on a loopback TCP connection, back to back and after the CPU idled as
+    long as the node waits between two frames (0.3 ms at 20x) or longer. No Python on the path
+    but the call itself: whatever this costs, tick-to-order pays on top of its own work."""
+    import socket
+
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe()
+    process = context.Process(target=_drain_process, args=(child,), daemon=True)
+    process.start()
+    rows = []
+    try:
+        connection = socket.create_connection(("127.0.0.1", parent.recv()))
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        message = b"x" * 400  # a signed order.place frame is ~400 bytes
+        clock = time.perf_counter_ns
+        for idle_ms in (0, 0.3, 1.0):
+            samples = []
+            for _ in range(300 if quick else 2_000):
+                if idle_ms:
+                    time.sleep(idle_ms / 1000)
+                t0 = clock()
+                connection.send(message)
+                samples.append(clock() - t0)
+            when = f"after the CPU idled {idle_ms} ms" if idle_ms else "back to back"
+            rows.append({"name": f"one send() of 400 bytes on loopback TCP, {when}", **_summary(samples)})
+        connection.close()
+    finally:
+        process.kill()
+    for row in rows:
+        row["command"] = COMMAND
+    return rows
+
+
 def clients(quick: bool) -> list[dict]:
-    """Rows in bench/__main__.py's format: decode costs on the real capture, then submit costs."""
-    return decode(quick) + submit(quick)
+    """Rows in bench/__main__.py's format: decode costs on the real capture, then submit costs,
+    then the operating system's own floor for a send."""
+    return decode(quick) + submit(quick) + send_floor(quick)
 
 
 def main(argv: list[str]) -> int:
