@@ -312,11 +312,50 @@ def _drain_process(port_pipe) -> None:
         pass
 
 
+def _spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+# what happens before each timed call: nothing, the CPU asleep (the node waiting for a frame:
+# 0.3 ms is the gap between frames at 20x), or the CPU kept busy for as long
+_GAPS = (
+    ("back to back", lambda: None),
+    ("after the CPU idled 0.3 ms", lambda: time.sleep(0.0003)),
+    ("after the CPU idled 1 ms", lambda: time.sleep(0.001)),
+    ("after 1 ms of spinning", lambda: _spin(0.001)),
+)
+
+
+def order_build(quick: bool) -> list[dict]:
+    """The compiled order path's build + sign alone (no write), back to back and after the
+    gaps above: how much slower the same code runs once the CPU has been elsewhere."""
+    from hotpath.types import BUY, OT_LIMIT, TIF_GTC
+    from trading.engine.gateway.order_wire import OrderWire
+    from trading.engine.gateway.requests import ORDER_TYPES
+
+    wire = OrderWire("k" * 64, b"bench-secret", "bench", 5000, ORDER_TYPES)
+    wire.add_instrument(0, "BTCUSDT", 2, 1, 5, 1, False)
+    clock = time.perf_counter_ns
+    rows = []
+    for when, before in _GAPS:
+        samples = []
+        for k in range(300 if quick else 2_000):
+            before()
+            t0 = clock()
+            wire.place_json(k + 1, 0, k + 1, BUY, OT_LIMIT, TIF_GTC, 6_183_763, 100, False, 1_723_161_300_000)
+            samples.append(clock() - t0)
+        rows.append({"name": f"compiled order build + HMAC (no write), {when}", "command": COMMAND,
+                     **_summary(samples)})  # fmt: skip
+    return rows
+
+
 def send_floor(quick: bool) -> list[dict]:
     """What the operating system alone charges an order on this machine: one send() of an
-    order-sized message on a loopback TCP connection, back to back and after the CPU idled as
-    long as the node waits between two frames (0.3 ms at 20x) or longer. No Python on the path
-    but the call itself: whatever this costs, tick-to-order pays on top of its own work."""
+    order-sized message on a loopback TCP connection, back to back and after the gaps above. No
+    Python on the path but the call itself: whatever this costs, tick-to-order pays on top of its
+    own work."""
     import socket
 
     context = multiprocessing.get_context("fork")
@@ -329,15 +368,13 @@ def send_floor(quick: bool) -> list[dict]:
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         message = b"x" * 400  # a signed order.place frame is ~400 bytes
         clock = time.perf_counter_ns
-        for idle_ms in (0, 0.3, 1.0):
+        for when, before in _GAPS:
             samples = []
             for _ in range(300 if quick else 2_000):
-                if idle_ms:
-                    time.sleep(idle_ms / 1000)
+                before()
                 t0 = clock()
                 connection.send(message)
                 samples.append(clock() - t0)
-            when = f"after the CPU idled {idle_ms} ms" if idle_ms else "back to back"
             rows.append({"name": f"one send() of 400 bytes on loopback TCP, {when}", **_summary(samples)})
         connection.close()
     finally:
@@ -350,7 +387,7 @@ def send_floor(quick: bool) -> list[dict]:
 def clients(quick: bool) -> list[dict]:
     """Rows in bench/__main__.py's format: decode costs on the real capture, then submit costs,
     then the operating system's own floor for a send."""
-    return decode(quick) + submit(quick) + send_floor(quick)
+    return decode(quick) + submit(quick) + order_build(quick) + send_floor(quick)
 
 
 def main(argv: list[str]) -> int:
