@@ -53,6 +53,8 @@ class ScriptedVenue:
         self.requests: list[ApiRequest] = []  # every WebSocket API request, in arrival order
         self._queues: dict[str, asyncio.Queue] = defaultdict(asyncio.Queue)
         self.handshake_errors: dict[str, dict] = {}  # method -> error object to answer instead of {}
+        self.reading = asyncio.Event()  # cleared: the API connection stops reading after the handshake
+        self.reading.set()
         self._server = None
 
     async def start(self) -> ScriptedVenue:
@@ -86,6 +88,7 @@ class ScriptedVenue:
         self.api_connections.append(ws)
         try:
             async for frame in ws:
+                await self.reading.wait()
                 message = orjson.loads(frame)
                 request = ApiRequest(ws, message, time.monotonic(), frame)
                 self.requests.append(request)

@@ -188,6 +188,28 @@ async def test_the_compiled_and_the_python_order_paths_put_the_same_bytes_on_the
 
 
 @pytest.mark.asyncio
+async def test_a_venue_that_stops_reading_gets_every_order_intact_and_in_order(venue, btc):
+    """The socket buffer fills: the compiled path hands what send() did not take to the transport,
+    later orders queue behind it (the Python path, with websockets' flow control), and once the
+    venue reads again every request arrives whole, signed and in submit order."""
+    recorder = Recorder()
+    gateway, states = await connected_gateway(venue, [btc], recorder)
+    async with running(gateway):
+        await until(lambda: states == [True])
+        venue.reading.clear()
+        count = 20_000  # ~8 MB of requests: more than the loopback socket buffers hold
+        batch = journal(*(order_record(k + 1, price=6_000_000 + k, qty=k + 1) for k in range(count)))
+        assert gateway.submit(batch) == count
+        assert gateway.stats.deferred_sends >= 1, "the buffer never filled: the test proves nothing"
+        assert 0 < gateway.stats.compiled_sends < count
+        venue.reading.set()
+        placed = [await venue.next_request("order.place") for _ in range(count)]
+    assert [request.params["newClientOrderId"] for request in placed] == [f"n1-{k + 1}" for k in range(count)]
+    assert all(verify_hmac(SECRET, r.params, r.params["signature"]) for r in placed[::997])
+    assert placed[-1].params["price"] == "60199.99" and gateway.stats.send_errors == 0
+
+
+@pytest.mark.asyncio
 async def test_session_logon_with_ed25519_then_orders_are_not_signed(venue, btc):
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())

@@ -299,20 +299,20 @@ class BinanceOrderGateway:
             rest = DECLINED
             data = None
             ts_ms = started // MS
+            # the socket the compiled path may write to now (-1: take the Python path)
+            fd = wire_socket.fileno() if wire_socket is not None and writable_now(ws) else -1
             try:
                 if kind == REC_ORDER_SENT:
                     side = SELL if flags & F_SELL else BUY
                     reduce_only = bool(flags & F_REDUCE_ONLY)
                     order = (client_id, side, order_type, tif, price, qty, reduce_only)
-                    if wire_socket is not None and writable_now(ws):
-                        rest = wire.send_place(wire_socket.fileno(), request_id, index, *order, ts_ms, signed)
+                    if fd >= 0:
+                        rest = wire.send_place(fd, request_id, index, *order, ts_ms, signed)
                     if rest is DECLINED:
                         data, _ = builder.order_place(request_id, instrument, *order)
                 else:
-                    if wire_socket is not None and writable_now(ws):
-                        rest = wire.send_cancel(
-                            wire_socket.fileno(), request_id, index, client_id, ts_ms, signed
-                        )
+                    if fd >= 0:
+                        rest = wire.send_cancel(fd, request_id, index, client_id, ts_ms, signed)
                     if rest is DECLINED:
                         data, _ = builder.order_cancel(request_id, instrument, client_id)
             except (ValueError, TypeError):
