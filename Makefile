@@ -49,7 +49,7 @@ $(STAMP_SYSTEM):
 # OpenSSL's headers for the order path's signing (trading/engine/gateway/order_wire.pyx).
 $(SO_STAMP): $(STAMP_DEPS) setup.py $(PYX)
 	@mkdir -p var
-	@if [ ! -f /usr/include/openssl/evp.h ]; then \
+	@if [ ! -f /usr/include/openssl/sha.h ]; then \
 		if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev >/dev/null; \
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev >/dev/null; fi; \
 	fi

@@ -122,6 +122,12 @@ def test_unsupported_order_types_are_refused(wire):
         orders.hotpath_order_type(*wire)
 
 
+@pytest.mark.parametrize("hot", [(OT_LIMIT, 3), (OT_LIMIT, -1), (OT_LIMIT, 2**40), (7, TIF_GTC)])
+def test_unknown_engine_order_types_are_refused_with_a_value_error(hot):
+    with pytest.raises(ValueError):
+        orders.binance_order_type(*hot)
+
+
 def test_error_response_shape():
     assert errors.error_response("x", errors.TOO_MANY_ORDERS, errors.MSG_TOO_MANY_ORDERS) == {
         "id": "x",

@@ -20,12 +20,16 @@ class KeyedHmacSigner:
         key = secret.encode() if isinstance(secret, str) else bytes(secret)
         if not key:
             raise ValueError("an HMAC secret must not be empty")
-        self.hmac_secret = key  # the gateway's compiled order path signs with it (order_wire)
+        self._secret = key
         if len(key) > BLOCK:
             key = hashlib.sha256(key).digest()
         key = key.ljust(BLOCK, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def hmac_secret(self) -> bytes:
+        """The secret, for the gateway's compiled order path (order_wire), which signs in C."""
+        return self._secret
 
     def sign(self, payload: str) -> str:
         inner = self._inner.copy()

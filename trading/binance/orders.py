@@ -15,7 +15,10 @@ def binance_order_type(order_type: int, tif: int) -> tuple[str, str | None]:
     if order_type == OT_LIMIT_MAKER:
         return "LIMIT_MAKER", None
     if order_type == OT_LIMIT:
-        return "LIMIT", {TIF_GTC: "GTC", TIF_IOC: "IOC", TIF_FOK: "FOK"}[tif]
+        name = {TIF_GTC: "GTC", TIF_IOC: "IOC", TIF_FOK: "FOK"}.get(tif)
+        if name is None:
+            raise ValueError(f"unknown time in force {tif}")
+        return "LIMIT", name
     raise ValueError(f"unknown order type {order_type}")
 
 

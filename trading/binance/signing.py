@@ -37,7 +37,10 @@ class HmacSigner:
         self._secret = secret.encode() if isinstance(secret, str) else secret
         if not self._secret:
             raise ValueError("an HMAC secret must not be empty")
-        self.hmac_secret = self._secret  # the gateway's compiled order path signs with it (order_wire)
+
+    def hmac_secret(self) -> bytes:
+        """The secret, for the gateway's compiled order path (order_wire), which signs in C."""
+        return self._secret
 
     def sign(self, payload: str) -> str:
         return hmac.new(self._secret, payload.encode(), hashlib.sha256).hexdigest()

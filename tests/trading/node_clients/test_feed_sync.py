@@ -350,3 +350,22 @@ async def test_diffs_in_binance_form_take_the_fast_path_and_others_decode_the_sa
         await venue.push(orjson.dumps(bad).decode())
         await until(lambda: feed.stats.bad.get("depth_off_tick") == 1)
         assert feed.stats.depth_fast == fast_before + 1
+
+
+def test_a_depth_frame_refreshes_the_stale_guard_only_once_it_proved_whole(btc):
+    """A frame the depth fast path declines (here truncated: bad JSON) is no sign of life for
+    the stale guard; a whole one is, and clears the stale flag before its events go out."""
+    stale_calls, recorder = [], Recorder()
+    feed = BinanceMarketData("ws://127.0.0.1:1", "ws://127.0.0.1:1", [btc], on_events=recorder,
+                             clock=fixed_clock, on_stale=lambda index, stale: stale_calls.append(stale))  # fmt: skip
+    slot = feed._slots[0]
+    slot.sync.apply_snapshot(100)  # as a snapshot response would (the book is live)
+    slot.stale, slot.last_data_ns = True, 0
+    whole = orjson.dumps(depth_message("BTCUSDT", 101, 102, bids=[("99.50", "2")])).decode()
+    feed._on_frame(whole[:70])
+    assert feed.stats.bad["bad_json"] == 1
+    assert (slot.stale, slot.last_data_ns, stale_calls) == (True, 0, [])
+    feed._on_frame(whole)
+    assert feed.stats.depth_fast == 1 and feed.stats.depth_applied == 1
+    assert (slot.stale, slot.last_data_ns, stale_calls) == (False, T0, [False])
+    assert [r[4] for r in recorder.records()] == [102]

@@ -210,6 +210,28 @@ async def test_a_venue_that_stops_reading_gets_every_order_intact_and_in_order(v
 
 
 @pytest.mark.asyncio
+async def test_order_fields_out_of_any_range_are_sent_or_rejected_locally_never_raised(venue, btc):
+    """A MARKET order's tif is not sent (any value goes); a LIMIT order with an unknown tif is
+    refused here; neither escapes submit(), and the rest of the batch still goes out."""
+    recorder = Recorder()
+    gateway, states = await connected_gateway(venue, [btc], recorder)
+    async with running(gateway):
+        await until(lambda: states == [True])
+        batch = journal(
+            order_record(1, price=0, qty=5, order_type=OT_MARKET, tif=2**40),
+            order_record(2, tif=7),
+            order_record(3, order_type=2**40),
+            order_record(4),
+        )
+        assert gateway.submit(batch) == 2
+        placed = [await venue.next_request("order.place") for _ in range(2)]
+        await until(lambda: len(recorder.records()) == 2)
+    assert [r.params["newClientOrderId"] for r in placed] == ["n1-1", "n1-4"]
+    assert placed[0].params["type"] == "MARKET" and "timeInForce" not in placed[0].params
+    assert {r[6] for r in recorder.records()} == {2, 3} and gateway.stats.local_rejects == 2
+
+
+@pytest.mark.asyncio
 async def test_session_logon_with_ed25519_then_orders_are_not_signed(venue, btc):
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())

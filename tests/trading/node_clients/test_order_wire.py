@@ -5,6 +5,7 @@ what it cannot write exactly (declined: the Python path takes it) or must not wr
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 from decimal import Decimal
@@ -128,6 +129,9 @@ def test_what_it_cannot_write_exactly_is_declined_for_the_python_path():
     assert wire.cancel_json(1, 4095, 5, 1) is DECLINED
     assert wire.place_json(1, 0, 5, BUY, 3, TIF_GTC, 100, 1, False, 1) is DECLINED  # unknown order type
     assert wire.place_json(1, 0, 5, BUY, OT_LIMIT, 3, 100, 1, False, 1) is DECLINED  # unknown tif
+    # values beyond C int from the journal record's int64 fields: declined, never OverflowError
+    assert wire.place_json(1, 0, 5, BUY, OT_MARKET, 2**40, 100, 1, False, 1) is DECLINED
+    assert wire.place_json(1, 0, 5, BUY, -(2**40), TIF_GTC, 100, 1, False, 1) is DECLINED
     # 2**62 steps of 5 overflow 64 bits: the Python path formats the exact decimal
     assert wire.place_json(1, 2, 5, BUY, OT_LIMIT, TIF_GTC, 2**62, 1, False, 1) is DECLINED
     # an Ed25519 account: nothing to sign with here, only a session's unsigned requests
@@ -147,6 +151,12 @@ def test_what_it_cannot_write_exactly_is_declined_for_the_python_path():
 def test_hostile_account_text_is_refused_at_construction(api_key, prefix):
     with pytest.raises(ValueError):
         OrderWire(api_key, SECRET, prefix, 5000, ORDER_TYPES)
+
+
+def test_an_order_wire_is_initialised_once():
+    wire = OrderWire(API_KEY, SECRET, "n1", 5000, ORDER_TYPES)
+    with pytest.raises(RuntimeError):
+        wire.__init__(API_KEY, SECRET, "n2", 5000, ORDER_TYPES)
 
 
 def test_bad_construction_arguments_are_refused():
@@ -235,6 +245,7 @@ def test_it_writes_to_a_socket_and_hands_back_what_a_full_buffer_did_not_take():
                 break
         rest = wire.send_place(left.fileno(), 2, 0, 7, BUY, OT_LIMIT, TIF_GTC, 100, 1, False, 1, True)
         assert isinstance(rest, bytes) and 0 < len(rest) <= wire.frame_length
+        assert wire.send_errno == 0, "a full buffer is backpressure, not an error"
     finally:
         left.close()
         right.close()
@@ -244,6 +255,7 @@ def test_it_writes_to_a_socket_and_hands_back_what_a_full_buffer_did_not_take():
     try:
         rest = wire.send_place(write_end, 3, 0, 7, BUY, OT_LIMIT, TIF_GTC, 100, 1, False, 1, True)
         assert isinstance(rest, bytes) and len(rest) == wire.frame_length
+        assert wire.send_errno == errno.ENOTSOCK
         assert _read_frames(rest)[0].data == wire.place_json(
             3, 0, 7, BUY, OT_LIMIT, TIF_GTC, 100, 1, False, 1
         )

@@ -239,12 +239,14 @@ class BinanceMarketData:
         route = self._routes.get(writer.stream_of(frame))
         if route is not None and route[1] is DEPTH:
             slot = route[0]
-            slot.last_data_ns = ts_local
-            if slot.stale:
-                self._fresh_again(slot)
             writer.reset()
             if writer.depth_frame(slot.codec, ts_local) >= 0:
+                # fresh only once the frame proved whole: a truncated one must not hold off the
+                # stale guard (the general path below decides what a declined frame counts as)
                 stats.depth_fast += 1
+                slot.last_data_ns = ts_local
+                if slot.stale:
+                    self._fresh_again(slot)
                 self._on_diff(slot, ts_local, self._clock() if self._on_latency is not None else 0)
                 return
         try:

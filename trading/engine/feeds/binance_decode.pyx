@@ -450,18 +450,22 @@ cdef class EventWriter:
         """The depth fast path, second step: the data of the frame stream_of() accepted, as
         depth() would decode it (same records, same first_id / final_id / prev_id / event_ns).
         Returns the number of records, or -1 (nothing written): the orjson path must decode it."""
-        if self.frame is None:
+        frame = self.frame  # our own reference: the text must outlive the parse
+        if frame is None:
             return DECLINE
+        self.frame = None  # a frame is read once
         cdef Py_ssize_t start = self.n
-        cdef Py_ssize_t count = self._depth_text(c, ts_local)
-        self.frame = None
-        if count == DECLINE:
-            self.n = start
+        cdef Py_ssize_t count = DECLINE
+        try:
+            count = self._depth_text(c, frame, ts_local)
+        finally:
+            if count == DECLINE:  # declined, or an error (MemoryError): nothing stays behind
+                self.n = start
         return count
 
-    cdef Py_ssize_t _depth_text(self, InstrumentCodec c, int64_t ts_local) except -2:
-        cdef const unsigned char* s = <const unsigned char*>PyUnicode_DATA(self.frame)
-        cdef Py_ssize_t n = PyUnicode_GET_LENGTH(self.frame), i = self.data_at, key_end, end
+    cdef Py_ssize_t _depth_text(self, InstrumentCodec c, str frame, int64_t ts_local) except -2:
+        cdef const unsigned char* s = <const unsigned char*>PyUnicode_DATA(frame)
+        cdef Py_ssize_t n = PyUnicode_GET_LENGTH(frame), i = self.data_at, key_end, end
         cdef Py_ssize_t start = self.n, side_start
         cdef const unsigned char* symbol = <const unsigned char*>(<bytes>c.symbol_ascii)
         cdef Py_ssize_t symbol_n = len(c.symbol_ascii)

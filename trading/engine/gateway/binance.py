@@ -315,7 +315,7 @@ class BinanceOrderGateway:
                         rest = wire.send_cancel(fd, request_id, index, client_id, ts_ms, signed)
                     if rest is DECLINED:
                         data, _ = builder.order_cancel(request_id, instrument, client_id)
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, OverflowError):
                 refused.append((kind, client_id, index, LOCAL_MALFORMED))
                 continue
             if data is not None:  # the Python path: framed by websockets
@@ -325,7 +325,10 @@ class BinanceOrderGateway:
                     stats.deferred_sends += 1  # written, but the socket buffer is full: backpressure
             elif rest is not None:  # the socket took part of the frame: the transport writes the rest
                 ws.transport.write(rest)
-                stats.deferred_sends += 1
+                if wire.send_errno:
+                    stats.send_errors += 1  # the transport meets the error too: connection lost
+                else:
+                    stats.deferred_sends += 1
             done = clock()
             if not sent:
                 self.first_sent_ns = done  # tick-to-order ends when the first request is out
@@ -565,10 +568,11 @@ def _order_wire(
 ) -> OrderWire | None:
     """The compiled order path for this account, with every instrument it can write exactly; None
     if it can write nothing here (an API key or prefix it does not write): the Python path then
-    sends everything. Signing needs an HMAC secret (`hmac_secret` of the HMAC signers); with
+    sends everything. Signing needs an HMAC secret (`hmac_secret()` of the HMAC signers); with
     another key type only the unsigned requests of a logged-on session go through it."""
     try:
-        wire = OrderWire(api_key, getattr(signer, "hmac_secret", None), prefix, recv_window_ms, ORDER_TYPES)
+        secret = signer.hmac_secret() if hasattr(signer, "hmac_secret") else None
+        wire = OrderWire(api_key, secret, prefix, recv_window_ms, ORDER_TYPES)
     except (ValueError, TypeError):
         return None
     for item in instruments:

@@ -41,6 +41,12 @@ cdef extern from "<sys/socket.h>" nogil:
     int MSG_DONTWAIT
     int MSG_NOSIGNAL
 
+cdef extern from "<errno.h>" nogil:
+    int errno
+    int EAGAIN
+    int EWOULDBLOCK
+    int EINTR
+
 cdef extern from "<sys/random.h>" nogil:
     ssize_t getrandom(void* buf, size_t n, unsigned int flags)
 
@@ -208,6 +214,7 @@ cdef class OrderWire:
     cdef uint8_t masks[MASK_POOL]
     cdef int masks_left
     cdef readonly int frame_length  # bytes of the last frame built (tests)
+    cdef readonly int send_errno    # the last send()'s error other than a full buffer (0: none)
 
     def __cinit__(self):
         self.instruments = NULL
@@ -219,6 +226,8 @@ cdef class OrderWire:
             PyMem_Free(self.instruments)
 
     def __init__(self, str api_key, object hmac_key, str prefix, int recv_window_ms, dict order_types):
+        if self.instruments != NULL:
+            raise RuntimeError("an OrderWire is initialised once")
         cdef bytes key
         cdef unsigned char pad[64]
         cdef int k
@@ -327,8 +336,8 @@ cdef class OrderWire:
         return 0 if j.overflow else j.n
 
     cdef int _place(
-        self, int64_t request_id, int index, int64_t client_id, int side, int order_type, int tif,
-        int64_t price, int64_t qty, bint reduce_only, int64_t timestamp_ms, bint signed,
+        self, int64_t request_id, int index, int64_t client_id, int side, int64_t order_type,
+        int64_t tif, int64_t price, int64_t qty, bint reduce_only, int64_t timestamp_ms, bint signed,
     ) noexcept nogil:
         """The request in self.json; its length, -1 malformed (ValueError), 0 declined."""
         cdef Buffer j, p
@@ -481,14 +490,17 @@ cdef class OrderWire:
             return PyBytes_FromStringAndSize(<char*>self.frame, length)
         with nogil:
             sent = send(fd, self.frame, length, MSG_DONTWAIT | MSG_NOSIGNAL)
+        self.send_errno = 0
         if sent == length:
             return None
         if sent < 0:
-            sent = 0  # EAGAIN, or an error the transport will meet and report as a lost connection
+            if errno != EAGAIN and errno != EWOULDBLOCK and errno != EINTR:
+                self.send_errno = errno  # the transport will meet it too and report the loss
+            sent = 0
         return PyBytes_FromStringAndSize(<char*>self.frame + sent, length - sent)
 
     def place_json(
-        self, int64_t request_id, int index, int64_t client_id, int side, int order_type, int tif,
+        self, int64_t request_id, int index, int64_t client_id, int side, int64_t order_type, int64_t tif,
         int64_t price, int64_t qty, bint reduce_only, int64_t timestamp_ms, bint signed=True,
     ):
         """The order.place request (UTF-8 JSON bytes), or DECLINED; ValueError if malformed."""
@@ -505,8 +517,8 @@ cdef class OrderWire:
         return DECLINED if n == 0 else PyBytes_FromStringAndSize(self.json, n)
 
     def send_place(
-        self, int fd, int64_t request_id, int index, int64_t client_id, int side, int order_type,
-        int tif, int64_t price, int64_t qty, bint reduce_only, int64_t timestamp_ms, bint signed,
+        self, int fd, int64_t request_id, int index, int64_t client_id, int side, int64_t order_type,
+        int64_t tif, int64_t price, int64_t qty, bint reduce_only, int64_t timestamp_ms, bint signed,
     ):
         """Build, sign, frame and send() an order.place on socket `fd` (-1: frame only).
 
