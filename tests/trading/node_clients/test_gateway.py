@@ -354,11 +354,17 @@ async def test_reconnects_resubscribes_and_reports_connectivity(venue, btc):
         assert gateway.connected
         subscribes = [r for r in venue.requests if r.method == "userDataStream.subscribe.signature"]
         assert len(subscribes) == 2 and subscribes[0].connection is not subscribes[1].connection
+        # the compiled path writes to the new connection's socket, not the old one's descriptor
+        assert gateway.submit(journal(order_record(42))) == 1
+        again = await venue.next_request("order.place")
+        assert again.connection is subscribes[1].connection and again.params["newClientOrderId"] == "n1-42"
+        assert gateway.stats.compiled_sends == 2
         await venue.push_api_event(execution_report("n1-41", "NEW", order_id=77))
         await until(lambda: len(recorder) == 1)
     assert recorder.records() == [ev(EV_ORDER_ACK, 41, aux=77)]
     assert states == [True, False, True, False], "stop() ends the connection too"
-    assert (gateway.stats.connects, gateway.stats.disconnects, gateway.stats.unknown_outcome) == (2, 1, 1)
+    # 41 lost with the first connection, 42 unanswered when stop() ended the second
+    assert (gateway.stats.connects, gateway.stats.disconnects, gateway.stats.unknown_outcome) == (2, 1, 2)
 
 
 @pytest.mark.asyncio
