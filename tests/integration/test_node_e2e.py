@@ -94,6 +94,10 @@ def test_node_trades_journals_and_stops_cleanly(procs, venue, var_dir, node_name
         "orders placed and filled",
     )
     assert health["trading_state"] == STATE_ACTIVE and health["reconciled"]
+    # the venue speaks plain TCP and Binance's compact form: the compiled order path and the
+    # depth fast path carry the traffic
+    assert health["counters"]["requests_compiled"] >= health["stats"]["orders"] >= 4
+    assert health["counters"]["depth_fast"] > 0
     assert venue_open_orders(venue), "quotes rest at the venue"
     from trading.models import Node
 

@@ -271,6 +271,8 @@ COUNTERS: dict[str, str] = {
     "reconciliations": "reconciliations with the venue completed",
     "feed_reconnects": "market-data feed reconnects",
     "gateway_reconnects": "order gateway reconnects",
+    "requests_compiled": "order and cancel requests written by the compiled order path (the rest: Python path)",
+    "depth_fast": "depth diffs read from the frame's text by the fast path (the rest: through orjson)",
 }
 GAUGES: dict[str, str] = {
     "trading_state": "trading state: 0 ACTIVE, 1 REDUCING, 2 HALTED",

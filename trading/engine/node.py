@@ -578,12 +578,14 @@ class Node:
         if self.feed is not None:
             stats = self.feed.stats
             sources += [("sequence_gaps", stats.gaps), ("resyncs", stats.resyncs),
-                        ("bad_messages", sum(stats.bad.values())), ("feed_reconnects", stats.reconnects)]  # fmt: skip
+                        ("bad_messages", sum(stats.bad.values())), ("feed_reconnects", stats.reconnects),
+                        ("depth_fast", stats.depth_fast)]  # fmt: skip
         if self.gateway is not None:
             stats = self.gateway.stats
             sources += [
                 ("gateway_reconnects", max(0, stats.connects - 1)),
                 ("bad_messages_gw", sum(stats.bad.values())),
+                ("requests_compiled", stats.compiled_sends),
             ]
         for name, value in sources:
             delta = value - self._mirrored.get(name, 0)
