@@ -45,7 +45,8 @@ class ApiRequest:
 
 
 class ScriptedVenue:
-    def __init__(self):
+    def __init__(self, ssl_context=None):
+        self.ssl_context = ssl_context  # set: the venue speaks wss:// (TLS)
         self.stream_connections: list[ServerConnection] = []
         self.stream_connect_times: list[float] = []
         self.stream_paths: list[str] = []
@@ -58,7 +59,9 @@ class ScriptedVenue:
         self._server = None
 
     async def start(self) -> ScriptedVenue:
-        self._server = await serve(self._handle, "127.0.0.1", 0, compression=None, max_size=None)
+        self._server = await serve(
+            self._handle, "127.0.0.1", 0, compression=None, max_size=None, ssl=self.ssl_context
+        )
         return self
 
     async def close(self) -> None:
@@ -70,12 +73,16 @@ class ScriptedVenue:
         return self._server.sockets[0].getsockname()[1]
 
     @property
+    def scheme(self) -> str:
+        return "wss" if self.ssl_context is not None else "ws"
+
+    @property
     def stream_base(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def api_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws-api/v3"
+        return f"{self.scheme}://127.0.0.1:{self.port}/ws-api/v3"
 
     async def _handle(self, ws: ServerConnection) -> None:
         path = ws.request.path

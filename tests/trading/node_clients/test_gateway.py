@@ -34,7 +34,7 @@ from hotpath.types import (
     TIF_GTC,
     TIF_IOC,
 )
-from tests.trading.node_clients.scripted_venue import Recorder, running, until
+from tests.trading.node_clients.scripted_venue import Recorder, ScriptedVenue, running, until
 from trading.binance.signing import Ed25519Signer, HmacSigner, verify_ed25519, verify_hmac
 from trading.engine.gateway.binance import BinanceOrderGateway, GatewayDisconnected, VenueError
 
@@ -229,6 +229,61 @@ async def test_order_fields_out_of_any_range_are_sent_or_rejected_locally_never_
     assert [r.params["newClientOrderId"] for r in placed] == ["n1-1", "n1-4"]
     assert placed[0].params["type"] == "MARKET" and "timeInForce" not in placed[0].params
     assert {r[6] for r in recorder.records()} == {2, 3} and gateway.stats.local_rejects == 2
+
+
+def _self_signed_tls(directory):
+    """A server context for 127.0.0.1 and the certificate file that trusts it."""
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = directory / "venue.pem", directory / "venue.key"
+    cert_file.write_bytes(certificate.public_bytes(Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context, cert_file
+
+
+@pytest.mark.asyncio
+async def test_over_tls_the_compiled_frames_go_through_the_transport(btc, tmp_path, monkeypatch):
+    """wss:// (as Binance itself): frames built by the compiled path are encrypted by the TLS
+    transport, never written to the raw socket; the venue reads exact, signed requests."""
+    context, cert_file = _self_signed_tls(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # the client's default context trusts it
+    tls_venue = await ScriptedVenue(context).start()
+    try:
+        recorder = Recorder()
+        gateway, states = await connected_gateway(tls_venue, [btc], recorder)
+        assert gateway.stats.compiled_sends == 0
+        async with running(gateway):
+            await until(lambda: states == [True])
+            assert gateway._wire_frames and gateway._wire_socket is None, "TLS: through the transport"
+            assert gateway.submit(journal(order_record(5), cancel_record(5))) == 2
+            place = await tls_venue.next_request("order.place")
+            cancel = await tls_venue.next_request("order.cancel")
+        assert gateway.stats.compiled_sends == 2 and gateway.stats.deferred_sends == 0
+        assert place.params["newClientOrderId"] == "n1-5" and cancel.params["origClientOrderId"] == "n1-5"
+        assert verify_hmac(SECRET, place.params, place.params["signature"])
+        assert verify_hmac(SECRET, cancel.params, cancel.params["signature"])
+    finally:
+        await tls_venue.close()
 
 
 @pytest.mark.asyncio

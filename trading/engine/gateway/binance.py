@@ -49,7 +49,7 @@ from trading.binance import errors
 from trading.binance.ids import check_prefix
 from trading.binance.signing import Signer
 from trading.engine.feeds.binance_decode import EventWriter
-from trading.engine.gateway.eager_send import raw_socket, send_now, send_text_now, writable_now
+from trading.engine.gateway.eager_send import frame_route, send_now, send_text_now, writable_now
 from trading.engine.gateway.order_records import order_commands
 from trading.engine.gateway.order_wire import DECLINED, OrderWire
 from trading.engine.gateway.reports import ExecutionReports, Ignored
@@ -139,7 +139,10 @@ class BinanceOrderGateway:
             instruments=self.instruments,
         )
         self._wire = _order_wire(api_key, signer, prefix, recv_window_ms, self.instruments)
-        self._wire_socket = None  # the connection's socket while the compiled path may write to it
+        # while the connection takes frames built by the compiled path: the socket to write them to
+        # (plain TCP), or None (TLS: through the transport)
+        self._wire_frames = False
+        self._wire_socket = None
         self._reports = ExecutionReports(prefix, self.instruments)
         self._results = ResultParser(prefix, self.instruments)
         self._on_events = on_events
@@ -233,7 +236,8 @@ class BinanceOrderGateway:
 
     def _ready(self, ws) -> None:
         self._ws = ws
-        self._wire_socket = raw_socket(ws) if self._wire is not None else None
+        if self._wire is not None:
+            self._wire_frames, self._wire_socket = frame_route(ws)
         self.stats.connects += 1
         self._backoff.reset()
         if self._on_state is not None:
@@ -251,7 +255,7 @@ class BinanceOrderGateway:
         if self._orders:
             self.stats.unknown_outcome += len(self._orders)
             self._orders.clear()
-        self._wire_socket = None
+        self._wire_frames, self._wire_socket = False, None
         if self._ws is not None:
             self._ws = None
             if not (self._stopped is not None and self._stopped.is_set()):
@@ -282,7 +286,7 @@ class BinanceOrderGateway:
         sent = 0
         refused: list[tuple[int, int, int, int]] = []
         wire = self._wire
-        wire_socket = self._wire_socket
+        wire_frames, wire_socket = self._wire_frames, self._wire_socket
         signed = not builder.session_authenticated
         for kind, client_id, index, price, qty, flags, order_type, tif in commands:
             instrument = self._by_index.get(index)
@@ -299,19 +303,22 @@ class BinanceOrderGateway:
             rest = DECLINED
             data = None
             ts_ms = started // MS
-            # the socket the compiled path may write to now (-1: take the Python path)
-            fd = wire_socket.fileno() if wire_socket is not None and writable_now(ws) else -1
+            # the compiled path now? It writes to the socket itself (fd >= 0) or, under TLS, hands
+            # the frame to the transport (fd -1); a closed socket (fileno -1) takes the Python path
+            compiled = wire_frames and writable_now(ws)
+            fd = wire_socket.fileno() if compiled and wire_socket is not None else -1
+            compiled = compiled and (fd >= 0 or wire_socket is None)
             try:
                 if kind == REC_ORDER_SENT:
                     side = SELL if flags & F_SELL else BUY
                     reduce_only = bool(flags & F_REDUCE_ONLY)
                     order = (client_id, side, order_type, tif, price, qty, reduce_only)
-                    if fd >= 0:
+                    if compiled:
                         rest = wire.send_place(fd, request_id, index, *order, ts_ms, signed)
                     if rest is DECLINED:
                         data, _ = builder.order_place(request_id, instrument, *order)
                 else:
-                    if fd >= 0:
+                    if compiled:
                         rest = wire.send_cancel(fd, request_id, index, client_id, ts_ms, signed)
                     if rest is DECLINED:
                         data, _ = builder.order_cancel(request_id, instrument, client_id)
@@ -323,12 +330,15 @@ class BinanceOrderGateway:
                     ws.send(data, text=True), self._on_send_error
                 ):
                     stats.deferred_sends += 1  # written, but the socket buffer is full: backpressure
-            elif rest is not None:  # the socket took part of the frame: the transport writes the rest
+            elif rest is not None:
+                # under TLS a whole frame, which the transport encrypts and sends; on plain TCP
+                # what the socket did not take (buffer full, or an error the transport meets too)
                 ws.transport.write(rest)
-                if wire.send_errno:
-                    stats.send_errors += 1  # the transport meets the error too: connection lost
-                else:
-                    stats.deferred_sends += 1
+                if fd >= 0:
+                    if wire.send_errno:
+                        stats.send_errors += 1
+                    else:
+                        stats.deferred_sends += 1
             done = clock()
             if not sent:
                 self.first_sent_ns = done  # tick-to-order ends when the first request is out

@@ -44,14 +44,18 @@ def writable_now(ws: Any) -> bool:
     )
 
 
-def raw_socket(ws: Any) -> Any:
-    """The connection's socket, if a frame may be written to it directly: plain TCP (under TLS
-    the bytes must go through the SSL transport) and no extension negotiated (a frame
-    permessage-deflate would have compressed). None otherwise."""
+def frame_route(ws: Any) -> tuple[bool, Any]:
+    """(frames may be written here, the socket to write them to or None).
+
+    A complete frame built elsewhere may go to this connection when no extension was negotiated
+    (a permessage-deflate frame would have had to be compressed). It may go straight to the
+    socket only on plain TCP; under TLS it has to go through the transport, which encrypts."""
     transport = ws.transport
-    if transport.get_extra_info("ssl_object") is not None or ws.protocol.extensions:
-        return None
-    return transport.get_extra_info("socket")
+    if ws.protocol.extensions:
+        return False, None
+    if transport.get_extra_info("ssl_object") is not None:
+        return True, None
+    return True, transport.get_extra_info("socket")
 
 
 def send_text_now(ws: Any, data: bytes) -> bool:
