@@ -156,4 +156,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    from bench.stopping import exit_cleanly_on_sigterm
+
+    exit_cleanly_on_sigterm()
     sys.exit(main(sys.argv[1:]))

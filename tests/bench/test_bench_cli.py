@@ -120,3 +120,30 @@ def test_services_are_moved_off_the_node_cpu_and_restored():
             assert os.sched_getaffinity(pid) == set(plan["venue_and_sink"])
     for pid in pids:
         assert os.sched_getaffinity(pid) == before[pid]
+
+
+def test_sigterm_unwinds_a_benchmark_run_through_its_clean_up(tmp_path):
+    """A benchmark killed with SIGTERM runs its finally blocks (which stop the venue and the node
+    it started) instead of dying with them still running."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    marker = tmp_path / "cleaned-up"
+    script = (
+        "import time\n"
+        "from bench.stopping import exit_cleanly_on_sigterm\n"
+        "exit_cleanly_on_sigterm()\n"
+        "try:\n"
+        "    print('running', flush=True)\n"
+        "    time.sleep(60)\n"
+        "finally:\n"
+        f"    open({str(marker)!r}, 'w').write('stopped')\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "running"
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=10) == 128 + signal.SIGTERM
+    assert marker.read_text() == "stopped"
