@@ -143,6 +143,9 @@ def resume_request(request, name: str):
     else:
         what = "re-enabling the strategy" if action == ApprovalRequest.Action.REENABLE_STRATEGY else "resume"
         messages.success(request, f"{what} requested (#{approval.pk}): a second user must approve it")
+    # back to the page the form was on (the node's live or risk page), never anywhere else
+    if request.POST.get("from") == "risk":
+        return redirect("node-risk", name=name)
     return redirect("node-live", name=name)
 
 

@@ -75,6 +75,20 @@ def test_resume_is_requested_by_one_and_approved_by_another_through_the_forms(cl
     ]
 
 
+def test_a_resume_asked_on_the_risk_page_returns_to_the_risk_page(client, make_user, node):
+    client.force_login(make_user("operator"))
+    risk_page = client.get(reverse("node-risk", args=[node.name])).content.decode()
+    assert 'name="from" value="risk"' in risk_page
+    assert 'name="from"' not in client.get(reverse("node-live", args=[node.name])).content.decode()
+    url = reverse("node-resume-request", args=[node.name])
+    response = client.post(url, {"reason": "spread is sane again", "from": "risk"})
+    assert response.status_code == 302 and response.url == reverse("node-risk", args=[node.name])
+    # anything else (absent, another page, a hostile value) goes back to the node page
+    for origin in ("", "live", "https://evil.example/", "//evil.example"):
+        response = client.post(url, {"reason": "again", "from": origin})
+        assert response.url == reverse("node-live", args=[node.name]), origin
+
+
 def test_the_forms_refuse_what_they_should(client, make_user, node):
     client.force_login(make_user("viewer"))
     assert client.post(reverse("node-resume-request", args=[node.name])).status_code == 403
