@@ -151,6 +151,10 @@ ATOMIC_OPS = {
     "DATA_DIR": ENV.data_dir,
     "CACHE_DIR": ENV.var_dir / "cache",
     "REDIS_URL": REDIS_URL,
+    # the console's "state at seq" replay (trading/selectors/state_at.py): the most journal
+    # records one request may replay, and how long it may take, before it is refused
+    "STATE_AT_MAX_RECORDS": 1_000_000,
+    "STATE_AT_TIME_BUDGET_S": 30.0,
 }
 
 LOGGING = {

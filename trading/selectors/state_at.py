@@ -49,7 +49,8 @@ from trading.selectors.instruments import instrument_registry
 
 MAX_SEQ = 2**63 - 1
 BOOK_DEPTH = 20
-# settings.ATOMIC_OPS may override both: "STATE_AT_MAX_RECORDS", "STATE_AT_TIME_BUDGET_S"
+# settings.ATOMIC_OPS declares both ("STATE_AT_MAX_RECORDS", "STATE_AT_TIME_BUDGET_S"); these are the
+# fallbacks when a deployment's settings leave them out
 DEFAULT_MAX_RECORDS = 1_000_000  # ~ a few seconds of reading and replaying here
 DEFAULT_TIME_BUDGET_S = 30.0
 BATCH_RECORDS = 20_000  # rows per query: the journal is streamed, never loaded whole

@@ -461,6 +461,19 @@ def test_the_work_is_bounded(recorded):
     assert caught.value.kind == "too_slow"
 
 
+def test_the_bounds_come_from_the_settings(recorded, settings):
+    seq = max(recorded.checkpoints)
+    assert settings.ATOMIC_OPS["STATE_AT_MAX_RECORDS"] >= seq, "the declared default reaches it"
+    settings.ATOMIC_OPS = {**settings.ATOMIC_OPS, "STATE_AT_MAX_RECORDS": seq - 1}
+    with pytest.raises(StateAtError) as caught:
+        state_at(recorded.name, seq, snapshot_dir=None)
+    assert caught.value.kind == "too_much_work" and f"at most {seq - 1:,} records" in caught.value.message
+    settings.ATOMIC_OPS = {**settings.ATOMIC_OPS, "STATE_AT_MAX_RECORDS": seq, "STATE_AT_TIME_BUDGET_S": 1e-9}
+    with pytest.raises(StateAtError) as caught:
+        state_at(recorded.name, seq, snapshot_dir=None, batch_records=500)
+    assert caught.value.kind == "too_slow"
+
+
 @pytest.mark.parametrize("seq", [0, -1, 2**63, 2**70, "12", 1.0, True, None])
 def test_the_selector_refuses_seqs_that_are_not_journal_seqs(recorded, seq):
     with pytest.raises(StateAtError) as caught:
