@@ -258,6 +258,22 @@ cdef inline int _depth_key(const unsigned char* k, Py_ssize_t n) noexcept nogil:
     return 0
 
 
+cdef inline void _set_event(MarketEvent* e, int64_t ts_event, int64_t ts_local, int64_t price, int64_t qty,
+                            int64_t seq, int64_t aux, uint16_t kind, uint16_t flags,
+                            uint16_t instrument) noexcept nogil:
+    e.ts_event = ts_event
+    e.ts_local = ts_local
+    e.price = price
+    e.qty = qty
+    e.venue_seq = seq
+    e.aux = aux
+    e.order_id = 0
+    e.kind = kind
+    e.flags = flags
+    e.instrument = instrument
+    e.reserved = 0
+
+
 cdef inline bint _is_id(object value):
     """A positive int64 sequence number (bool is not an int here)."""
     return type(value) is int and 0 < value <= INT64_MAX
@@ -362,17 +378,7 @@ cdef class EventWriter:
                 raise Reject(f"{what}_{REASONS[status]}")
             if refuse_zero_qty and qty == 0:
                 raise Reject(f"{what}_zero_qty")
-            e[k].ts_event = ts_event
-            e[k].ts_local = ts_local
-            e[k].price = price
-            e[k].qty = qty
-            e[k].venue_seq = seq
-            e[k].aux = aux
-            e[k].order_id = 0
-            e[k].kind = kind
-            e[k].flags = side
-            e[k].instrument = <uint16_t>c.index
-            e[k].reserved = 0
+            _set_event(&e[k], ts_event, ts_local, price, qty, seq, aux, kind, side, <uint16_t>c.index)
         return count
 
     def depth(self, InstrumentCodec c, object data, int64_t ts_local):
@@ -466,12 +472,13 @@ cdef class EventWriter:
     cdef Py_ssize_t _depth_text(self, InstrumentCodec c, str frame, int64_t ts_local) except -2:
         cdef const unsigned char* s = <const unsigned char*>PyUnicode_DATA(frame)
         cdef Py_ssize_t n = PyUnicode_GET_LENGTH(frame), i = self.data_at, key_end, end
-        cdef Py_ssize_t start = self.n, side_start
+        cdef Py_ssize_t start = self.n
         cdef const unsigned char* symbol = <const unsigned char*>(<bytes>c.symbol_ascii)
         cdef Py_ssize_t symbol_n = len(c.symbol_ascii)
         cdef int64_t event_ms = 0, first = 0, final = 0, prev = 0, ignored = 0, price = 0, qty = 0
+        cdef int64_t ts_event = 0, aux = 0
         cdef int seen = 0, bit, side
-        cdef MarketEvent* e
+        cdef bint headed = False  # the header fields checked (at the first side)
         # keys in Binance's order; each at most once (bits: e E s U u pu b a)
         if i >= n or s[i] != 123:  # '{'
             return DECLINE
@@ -499,8 +506,19 @@ cdef class EventWriter:
                     return DECLINE
                 i = end + 1
             elif bit == 64 or bit == 128:  # "b" / "a": [["price","qty"],...]
+                if not headed:
+                    # Binance's key order puts every header field before the levels: check them
+                    # as depth() would, so each level is written whole in one pass
+                    if (seen & (1 | 2 | 4 | 8 | 16)) != (1 | 2 | 4 | 8 | 16) or bool(seen & 32) != c.futures:
+                        return DECLINE
+                    if first <= 0 or first > final or event_ms <= 0 or event_ms > MAX_MS:
+                        return DECLINE
+                    if c.futures and not 0 <= prev < first:
+                        return DECLINE
+                    ts_event = event_ms * MS
+                    aux = prev if c.futures else first
+                    headed = True
                 side = F_SELL if bit == 128 else 0
-                side_start = self.n
                 if i >= n or s[i] != 91:  # '['
                     return DECLINE
                 i += 1
@@ -523,10 +541,8 @@ cdef class EventWriter:
                         if i >= n or s[i] != 93:
                             return DECLINE
                         i += 1
-                        e = self._reserve(1)
-                        e.price = price
-                        e.qty = qty
-                        e.flags = <uint16_t>side
+                        _set_event(self._reserve(1), ts_event, ts_local, price, qty, final, aux, EV_DEPTH,
+                                   <uint16_t>side, <uint16_t>c.index)
                         self.n += 1
                         if i < n and s[i] == 44:  # ','
                             i += 1
@@ -559,30 +575,8 @@ cdef class EventWriter:
             if i + 2 == n and s[i] == 125 and s[i + 1] == 125:  # '}}' and the end of the frame
                 break
             return DECLINE
-        # what depth() requires; anything it would refuse goes there, to be refused with its reason
-        if (seen & (1 | 2 | 4 | 8 | 16 | 64 | 128)) != (1 | 2 | 4 | 8 | 16 | 64 | 128):
+        if (seen & (64 | 128)) != (64 | 128):  # depth() refuses a diff without both sides
             return DECLINE
-        if bool(seen & 32) != c.futures:
-            return DECLINE
-        if first <= 0 or first > final or event_ms <= 0 or event_ms > MAX_MS:
-            return DECLINE
-        if c.futures and not 0 <= prev < first:
-            return DECLINE
-        if not c.futures:
-            prev = 0
-        cdef int64_t ts_event = event_ms * MS
-        cdef int64_t aux = prev if c.futures else first
-        cdef Py_ssize_t k
-        e = &self.ev[start]
-        for k in range(self.n - start):
-            e[k].ts_event = ts_event
-            e[k].ts_local = ts_local
-            e[k].venue_seq = final
-            e[k].aux = aux
-            e[k].order_id = 0
-            e[k].kind = EV_DEPTH
-            e[k].instrument = <uint16_t>c.index
-            e[k].reserved = 0
         return self._diff_done(start, first, final, prev, ts_event)
 
     def snapshot(self, InstrumentCodec c, object result, int64_t ts_local):
